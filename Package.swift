@@ -1,0 +1,72 @@
+// swift-tools-version:6.0
+import Foundation
+import PackageDescription
+
+// libclang comes from Debian's libclang-dev, which installs the C headers and the library under
+// /usr/lib/llvm-<N>/. Pick the newest one that has clang-c/Index.h; GILCHECK_LLVM_DIR overrides.
+func llvmPrefix() -> String {
+    let env = ProcessInfo.processInfo.environment
+    if let dir = env["GILCHECK_LLVM_DIR"], !dir.isEmpty { return dir }
+    let fm = FileManager.default
+    let candidates = ((try? fm.contentsOfDirectory(atPath: "/usr/lib")) ?? [])
+        .filter { $0.hasPrefix("llvm-") }
+        .compactMap { name -> (Int, String)? in
+            guard let version = Int(name.dropFirst("llvm-".count)) else { return nil }
+            let dir = "/usr/lib/\(name)"
+            return fm.fileExists(atPath: dir + "/include/clang-c/Index.h") ? (version, dir) : nil
+        }
+        .sorted { $0.0 > $1.0 }
+    return candidates.first?.1 ?? "/usr/lib/llvm-14"
+}
+
+let llvm = llvmPrefix()
+let clangFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-I\(llvm)/include"])]
+let clangLink: [LinkerSetting] = [.unsafeFlags(["-L\(llvm)/lib", "-Xlinker", "-rpath", "-Xlinker", "\(llvm)/lib"])]
+
+// MARK: - Tracer targets (gilcheck trace / gilcheck host). Edited by the tracer work only.
+let tracerProducts: [Product] = []
+let tracerTargets: [Target] = []
+/// Targets the `gilcheck` executable links for its trace and host subcommands.
+let tracerCLIDependencies: [Target.Dependency] = []
+// MARK: - End of tracer targets
+
+let package = Package(
+    name: "gilcheck",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "gilcheck", targets: ["gilcheck"]),
+    ] + tracerProducts,
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+    ],
+    targets: tracerTargets + [
+        .systemLibrary(name: "CLibClang", path: "Sources/CLibClang"),
+        .target(
+            name: "ClangSupport",
+            dependencies: ["CLibClang"],
+            swiftSettings: clangFlags,
+            linkerSettings: clangLink),
+        .target(name: "Diagnostics"),
+        .target(name: "APIModel", dependencies: [.product(name: "Yams", package: "Yams")]),
+        .target(
+            name: "Analysis",
+            dependencies: ["ClangSupport", "APIModel", "Diagnostics"],
+            swiftSettings: clangFlags),
+        .target(
+            name: "GILCheckKit",
+            dependencies: ["Analysis", "APIModel", "Diagnostics", "ClangSupport"],
+            swiftSettings: clangFlags),
+        .executableTarget(
+            name: "gilcheck",
+            dependencies: [
+                "GILCheckKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ] + tracerCLIDependencies,
+            swiftSettings: clangFlags),
+        .testTarget(
+            name: "GILCheckTests",
+            dependencies: ["GILCheckKit", "Analysis", "APIModel", "Diagnostics", "ClangSupport"],
+            swiftSettings: clangFlags),
+    ]
+)

@@ -1,0 +1,3 @@
+import ArgumentParser
+
+let lintSubcommands: [any ParsableCommand.Type] = []
