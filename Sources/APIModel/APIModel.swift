@@ -1,1 +1,227 @@
-// APIModel
+import Foundation
+
+/// What a call does to the GIL, as declared in a rules file.
+public enum GILEffect: String, Sendable, CaseIterable, Codable {
+    /// Acquires the GIL and returns (or stores) a state that a later `release` gives back (PyGILState_Ensure).
+    case ensure
+    /// Gives back a state from `ensure` (PyGILState_Release).
+    case release
+    /// Releases the GIL and returns (or takes) a thread state that `restore` hands back (PyEval_SaveThread).
+    case save
+    /// Re-acquires the GIL with a saved thread state (PyEval_RestoreThread).
+    case restore
+    /// Takes the GIL with no state to pair (PyEval_AcquireLock).
+    case acquire
+    /// Drops the GIL with no state to pair (PyEval_ReleaseLock).
+    case releaseGIL = "release-gil"
+    /// Returns non-zero when this thread holds the GIL (PyGILState_Check).
+    case check
+    /// Starts the interpreter; the calling thread then holds the GIL.
+    case initialize
+    /// Ends the interpreter; nothing needs to be released after it.
+    case finalize
+    /// Never returns.
+    case noreturn
+
+    /// Effects that may be called without holding the GIL.
+    public var callableWithoutGIL: Bool {
+        switch self {
+        case .ensure, .restore, .acquire, .check, .initialize, .noreturn: return true
+        case .release, .save, .releaseGIL, .finalize: return false
+        }
+    }
+}
+
+/// Where the state of an `ensure`/`release`/`save`/`restore` lives at the call.
+public enum StateSlot: Hashable, Sendable, CustomStringConvertible {
+    /// The call's result.
+    case result
+    /// The argument at this 0-based index.
+    case argument(Int)
+    /// The object the pointer argument at this index points to (`ctx_enter(&state)`).
+    case pointee(Int)
+
+    init?(text: String) {
+        if text == "result" { self = .result; return }
+        if text.hasPrefix("*arg"), let n = Int(text.dropFirst(4)), n >= 0 { self = .pointee(n); return }
+        if text.hasPrefix("arg"), let n = Int(text.dropFirst(3)), n >= 0 { self = .argument(n); return }
+        return nil
+    }
+
+    public var description: String {
+        switch self {
+        case .result: return "result"
+        case .argument(let n): return "arg\(n)"
+        case .pointee(let n): return "*arg\(n)"
+        }
+    }
+}
+
+public enum GILRequirement: String, Sendable {
+    case required
+    case free
+}
+
+public struct Deprecation: Sendable, Equatable {
+    public var since: String
+    public var removed: String?
+    public var replacement: String?
+}
+
+/// Where a rule came from, for messages.
+public struct RuleOrigin: Sendable, Equatable, CustomStringConvertible {
+    public var file: String
+    public var line: Int
+    public var description: String { line > 0 ? "\(file):\(line)" : file }
+    public init(file: String, line: Int) {
+        self.file = file
+        self.line = line
+    }
+}
+
+/// One function of the API model.
+public struct FunctionRule: Sendable {
+    public var name: String
+    public var effect: GILEffect?
+    public var state: StateSlot?
+    public var gil: GILRequirement?
+    public var blocks: Bool
+    public var deprecated: Deprecation?
+    /// Index of the argument that is a function started on a new thread (pthread_create's start routine).
+    public var threadEntry: Int?
+    public var origin: RuleOrigin
+
+    public init(name: String, effect: GILEffect? = nil, state: StateSlot? = nil, gil: GILRequirement? = nil,
+                blocks: Bool = false, deprecated: Deprecation? = nil, threadEntry: Int? = nil,
+                origin: RuleOrigin = RuleOrigin(file: "<built-in>", line: 0)) {
+        self.name = name
+        self.effect = effect
+        self.state = state
+        self.gil = gil
+        self.blocks = blocks
+        self.deprecated = deprecated
+        self.threadEntry = threadEntry
+        self.origin = origin
+    }
+}
+
+/// The API model: every function the analyses know something about, merged from the built-in
+/// `rules/cpython.yml` and the user's own rules files (later files override earlier entries field by field).
+public struct APIModel: Sendable {
+    public private(set) var functions: [String: FunctionRule] = [:]
+    public private(set) var requiresGILPatterns: [String] = []
+    public private(set) var sources: [String] = []
+
+    public init() {}
+
+    /// Loads the built-in model (unless `builtIn` is false) followed by `extraFiles`.
+    public static func load(builtIn: Bool = true, extraFiles: [String] = [],
+                            locator: RulesLocator = RulesLocator()) throws -> APIModel {
+        var model = APIModel()
+        if builtIn {
+            try model.merge(RulesFile.parse(path: try locator.builtInRulesFile()))
+        }
+        for file in extraFiles {
+            try model.merge(RulesFile.parse(path: file))
+        }
+        return model
+    }
+
+    public mutating func merge(_ file: RulesFile) {
+        sources.append(file.path)
+        for pattern in file.requiresGIL where !requiresGILPatterns.contains(pattern) {
+            requiresGILPatterns.append(pattern)
+        }
+        for rule in file.functions {
+            if var existing = functions[rule.name] {
+                if rule.effect != nil { existing.effect = rule.effect; existing.state = rule.state }
+                if rule.gil != nil { existing.gil = rule.gil }
+                if rule.blocks { existing.blocks = true }
+                if rule.deprecated != nil { existing.deprecated = rule.deprecated }
+                if rule.threadEntry != nil { existing.threadEntry = rule.threadEntry }
+                existing.origin = rule.origin
+                functions[rule.name] = existing
+            } else {
+                functions[rule.name] = rule
+            }
+        }
+    }
+
+    public func function(named name: String) -> FunctionRule? { functions[name] }
+
+    /// True when calling `name` without holding the GIL is a fault.
+    public func requiresGIL(_ name: String) -> Bool {
+        if let rule = functions[name] {
+            if let gil = rule.gil { return gil == .required }
+            if let effect = rule.effect { return !effect.callableWithoutGIL }
+        }
+        return requiresGILPatterns.contains { Glob.matches($0, name) }
+    }
+
+    /// Names of every function the model says something about that needs the GIL (explicit entries only).
+    public var explicitlyRequiringGIL: [String] {
+        functions.keys.filter { requiresGIL($0) }.sorted()
+    }
+}
+
+/// Shell-style glob with `*` and `?`, enough for function-name patterns.
+public enum Glob {
+    public static func matches(_ pattern: String, _ text: String) -> Bool {
+        let p = Array(pattern.utf8), t = Array(text.utf8)
+        var pi = 0, ti = 0, star = -1, mark = 0
+        while ti < t.count {
+            if pi < p.count, p[pi] == UInt8(ascii: "?") || p[pi] == t[ti] {
+                pi += 1; ti += 1
+            } else if pi < p.count, p[pi] == UInt8(ascii: "*") {
+                star = pi; mark = ti; pi += 1
+            } else if star >= 0 {
+                pi = star + 1; mark += 1; ti = mark
+            } else {
+                return false
+            }
+        }
+        while pi < p.count, p[pi] == UInt8(ascii: "*") { pi += 1 }
+        return pi == p.count
+    }
+}
+
+/// Finds the built-in rules directory.
+public struct RulesLocator: Sendable {
+    public var environment: [String: String]
+    public var executablePath: String?
+
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment,
+                executablePath: String? = CommandLine.arguments.first) {
+        self.environment = environment
+        self.executablePath = executablePath
+    }
+
+    /// `$GILCHECK_RULES_DIR/cpython.yml`; else `share/gilcheck/rules/cpython.yml` beside an installed binary;
+    /// else the first `rules/cpython.yml` found walking up from the executable (a build inside the checkout).
+    public func builtInRulesDirectory() throws -> String {
+        let fm = FileManager.default
+        if let dir = environment["GILCHECK_RULES_DIR"], !dir.isEmpty {
+            guard fm.fileExists(atPath: dir + "/cpython.yml") else {
+                throw RulesError.builtInRulesMissing("GILCHECK_RULES_DIR=\(dir) has no cpython.yml")
+            }
+            return dir
+        }
+        var candidates: [String] = []
+        if let exe = executablePath {
+            let resolved = URL(fileURLWithPath: exe).resolvingSymlinksInPath()
+            var dir = resolved.deletingLastPathComponent()
+            candidates.append(dir.appendingPathComponent("../share/gilcheck/rules").standardizedFileURL.path)
+            for _ in 0..<8 {
+                candidates.append(dir.appendingPathComponent("rules").path)
+                dir = dir.deletingLastPathComponent()
+            }
+        }
+        for dir in candidates where fm.fileExists(atPath: dir + "/cpython.yml") {
+            return dir
+        }
+        throw RulesError.builtInRulesMissing(
+            "no rules/cpython.yml next to or above \(executablePath ?? "the executable"); set GILCHECK_RULES_DIR")
+    }
+
+    public func builtInRulesFile() throws -> String { try builtInRulesDirectory() + "/cpython.yml" }
+}

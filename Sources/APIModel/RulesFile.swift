@@ -1,0 +1,165 @@
+import Foundation
+import Yams
+
+/// Errors in a rules file. Every message names the file and line and says how to fix it.
+public enum RulesError: Error, CustomStringConvertible, Equatable {
+    case unreadable(String, String)
+    case syntax(String, String)
+    case invalid(RuleOrigin, String)
+    case builtInRulesMissing(String)
+
+    public var description: String {
+        switch self {
+        case .unreadable(let path, let why): return "\(path): cannot read rules file: \(why)"
+        case .syntax(let path, let why): return "\(path): not valid YAML: \(why)"
+        case .invalid(let origin, let why): return "\(origin): \(why)"
+        case .builtInRulesMissing(let why): return "cannot find the built-in API model: \(why)"
+        }
+    }
+}
+
+/// One parsed rules file.
+public struct RulesFile: Sendable {
+    public var path: String
+    public var requiresGIL: [String] = []
+    public var functions: [FunctionRule] = []
+
+    static let topKeys = ["version", "requires-gil", "functions"]
+    static let functionKeys = ["effect", "state", "gil", "blocks", "deprecated", "thread-entry"]
+    static let deprecationKeys = ["since", "removed", "replacement"]
+
+    public static func parse(path: String) throws -> RulesFile {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw RulesError.unreadable(path, (error as NSError).localizedDescription)
+        }
+        return try parse(text: text, path: path)
+    }
+
+    public static func parse(text: String, path: String) throws -> RulesFile {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch {
+            throw RulesError.syntax(path, "\(error)".replacingOccurrences(of: "\n", with: " "))
+        }
+        var file = RulesFile(path: path)
+        guard let root, case .mapping(let top) = root else {
+            throw RulesError.invalid(RuleOrigin(file: path, line: 1), "expected a mapping with `version: 1` and `functions:`")
+        }
+        func origin(_ node: Node) -> RuleOrigin { RuleOrigin(file: path, line: (node.mark?.line ?? 0)) }
+        func fail(_ node: Node, _ message: String) -> RulesError { .invalid(origin(node), message) }
+
+        var sawVersion = false
+        for (keyNode, value) in top {
+            guard let key = keyNode.string else { throw fail(keyNode, "keys must be strings") }
+            switch key {
+            case "version":
+                guard value.int == 1 else { throw fail(value, "unsupported version '\(value.string ?? "?")' (this gilcheck reads version 1)") }
+                sawVersion = true
+            case "requires-gil":
+                guard case .sequence(let seq) = value else { throw fail(value, "`requires-gil` must be a list of name patterns like \"Py*\"") }
+                for item in seq {
+                    guard let s = item.string, !s.isEmpty else { throw fail(item, "pattern must be a non-empty string") }
+                    file.requiresGIL.append(s)
+                }
+            case "functions":
+                guard case .mapping(let fns) = value else { throw fail(value, "`functions` must map function names to their properties") }
+                for (nameNode, props) in fns {
+                    guard let name = nameNode.string, !name.isEmpty else { throw fail(nameNode, "function name must be a string") }
+                    file.functions.append(try parseFunction(name: name, node: props, origin: origin(nameNode), fail: fail))
+                }
+            default:
+                throw fail(keyNode, "unknown key '\(key)'\(suggestion(key, topKeys))")
+            }
+        }
+        if !sawVersion { throw RulesError.invalid(RuleOrigin(file: path, line: 1), "missing `version: 1`") }
+        return file
+    }
+
+    private static func parseFunction(name: String, node: Node, origin: RuleOrigin,
+                                      fail: (Node, String) -> RulesError) throws -> FunctionRule {
+        var rule = FunctionRule(name: name, origin: origin)
+        guard case .mapping(let props) = node else {
+            throw fail(node, "'\(name)' must be a mapping like { effect: ensure, state: result }")
+        }
+        for (keyNode, value) in props {
+            guard let key = keyNode.string else { throw fail(keyNode, "keys must be strings") }
+            switch key {
+            case "effect":
+                guard let text = value.string, let effect = GILEffect(rawValue: text) else {
+                    let all = GILEffect.allCases.map(\.rawValue)
+                    throw fail(value, "unknown effect '\(value.string ?? "?")' for '\(name)'\(suggestion(value.string ?? "", all)); one of: \(all.joined(separator: ", "))")
+                }
+                rule.effect = effect
+            case "state":
+                guard let text = value.string, let slot = StateSlot(text: text) else {
+                    throw fail(value, "state of '\(name)' must be `result`, `argN` or `*argN` (N counts from 0)")
+                }
+                rule.state = slot
+            case "gil":
+                guard let text = value.string, let req = GILRequirement(rawValue: text) else {
+                    throw fail(value, "gil of '\(name)' must be `required` or `free`")
+                }
+                rule.gil = req
+            case "blocks":
+                guard let b = value.bool else { throw fail(value, "blocks of '\(name)' must be true or false") }
+                rule.blocks = b
+            case "thread-entry":
+                guard let text = value.string, case .argument(let n)? = StateSlot(text: text) else {
+                    throw fail(value, "thread-entry of '\(name)' must be `argN`, the start routine's argument")
+                }
+                rule.threadEntry = n
+            case "deprecated":
+                guard case .mapping(let dep) = value else {
+                    throw fail(value, "deprecated of '\(name)' must be { since: \"3.9\", removed: \"3.13\", replacement: \"…\" }")
+                }
+                var d = Deprecation(since: "", removed: nil, replacement: nil)
+                for (k, v) in dep {
+                    guard let dk = k.string else { throw fail(k, "keys must be strings") }
+                    switch dk {
+                    case "since": d.since = v.string ?? ""
+                    case "removed": d.removed = v.string
+                    case "replacement": d.replacement = v.string
+                    default: throw fail(k, "unknown key '\(dk)' in deprecated\(suggestion(dk, deprecationKeys))")
+                    }
+                }
+                guard !d.since.isEmpty else { throw fail(value, "deprecated of '\(name)' needs `since`, the version that deprecated it") }
+                rule.deprecated = d
+            default:
+                throw fail(keyNode, "unknown key '\(key)' for '\(name)'\(suggestion(key, functionKeys))")
+            }
+        }
+        let stateful: Set<GILEffect> = [.ensure, .release, .save, .restore]
+        if let effect = rule.effect, stateful.contains(effect), rule.state == nil {
+            throw fail(node, "'\(name)' has effect \(effect.rawValue) and needs `state:` (result, argN or *argN)")
+        }
+        if rule.state != nil, rule.effect.map({ !stateful.contains($0) }) ?? true {
+            throw fail(node, "'\(name)' has `state:` but its effect is not ensure, release, save or restore")
+        }
+        return rule
+    }
+}
+
+/// " (did you mean 'x'?)" when a close candidate exists.
+func suggestion(_ word: String, _ candidates: [String]) -> String {
+    let best = candidates.map { ($0, editDistance(word, $0)) }.min { $0.1 < $1.1 }
+    guard let best, best.1 <= max(2, word.count / 3) else { return "" }
+    return " (did you mean '\(best.0)'?)"
+}
+
+func editDistance(_ a: String, _ b: String) -> Int {
+    let a = Array(a), b = Array(b)
+    if a.isEmpty { return b.count }
+    var prev = Array(0...b.count)
+    for i in 1...a.count {
+        var cur = [i] + Array(repeating: 0, count: b.count)
+        for j in 1...max(b.count, 1) where j <= b.count {
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+        }
+        prev = cur
+    }
+    return prev[b.count]
+}
