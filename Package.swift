@@ -60,7 +60,7 @@ let package = Package(
         .executableTarget(
             name: "gilcheck",
             dependencies: [
-                "GILCheckKit",
+                "GILCheckKit", "ClangSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ] + tracerCLIDependencies,
             swiftSettings: clangFlags),

@@ -1,3 +1,3 @@
 import ArgumentParser
 
-let lintSubcommands: [any ParsableCommand.Type] = []
+let lintSubcommands: [any ParsableCommand.Type] = [DumpAST.self]

@@ -1,0 +1,171 @@
+import CLibClang
+import Foundation
+
+/// A file position, 1-based, in the file where the user sees it (macro uses resolve to the use site).
+public struct SourceLocation: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public var file: String
+    public var line: Int
+    public var column: Int
+    public var offset: Int
+
+    public init(file: String, line: Int, column: Int, offset: Int = 0) {
+        self.file = file
+        self.line = line
+        self.column = column
+        self.offset = offset
+    }
+
+    /// The expansion location: for code produced by a macro, the place the macro was used.
+    init(_ loc: CXSourceLocation) {
+        var file: CXFile?
+        var line: UInt32 = 0, column: UInt32 = 0, offset: UInt32 = 0
+        clang_getExpansionLocation(loc, &file, &line, &column, &offset)
+        self.file = file.map { string(clang_getFileName($0)) } ?? ""
+        self.line = Int(line)
+        self.column = Int(column)
+        self.offset = Int(offset)
+    }
+
+    public static let unknown = SourceLocation(file: "", line: 0, column: 0)
+
+    public static func < (a: SourceLocation, b: SourceLocation) -> Bool {
+        (a.file, a.line, a.column) < (b.file, b.line, b.column)
+    }
+
+    public var description: String { "\(file):\(line):\(column)" }
+}
+
+/// A thin value wrapper over CXCursor. Valid while its translation unit lives.
+public struct Cursor {
+    public let raw: CXCursor
+    let tu: CXTranslationUnit?
+
+    init(_ raw: CXCursor, tu: CXTranslationUnit?) {
+        self.raw = raw
+        self.tu = tu
+    }
+
+    public var kind: CXCursorKind { clang_getCursorKind(raw) }
+    public var isNull: Bool { clang_Cursor_isNull(raw) != 0 }
+    public var spelling: String { string(clang_getCursorSpelling(raw)) }
+    public var location: SourceLocation { SourceLocation(clang_getCursorLocation(raw)) }
+    public var extentStart: SourceLocation { SourceLocation(clang_getRangeStart(clang_getCursorExtent(raw))) }
+    public var extentEnd: SourceLocation { SourceLocation(clang_getRangeEnd(clang_getCursorExtent(raw))) }
+    public var isInSystemHeader: Bool { clang_Location_isInSystemHeader(clang_getCursorLocation(raw)) != 0 }
+    public var isDefinition: Bool { clang_isCursorDefinition(raw) != 0 }
+    public var hash: UInt32 { clang_hashCursor(raw) }
+    public var type: ClangType { ClangType(clang_getCursorType(raw)) }
+    public var resultType: ClangType { ClangType(clang_getCursorResultType(raw)) }
+    public var storageClass: CX_StorageClass { clang_Cursor_getStorageClass(raw) }
+    public var isExpression: Bool { clang_isExpression(kind) != 0 }
+    public var isStatement: Bool { clang_isStatement(kind) != 0 }
+    public var isDeclaration: Bool { clang_isDeclaration(kind) != 0 }
+
+    /// Direct children in source order.
+    public var children: [Cursor] {
+        final class Box { var items: [CXCursor] = [] }
+        let box = Box()
+        withExtendedLifetime(box) {
+            let context = Unmanaged.passUnretained(box).toOpaque()
+            _ = clang_visitChildren(raw, { child, _, data in
+                Unmanaged<Box>.fromOpaque(data!).takeUnretainedValue().items.append(child)
+                return CXChildVisit_Continue
+            }, context)
+        }
+        return box.items.map { Cursor($0, tu: tu) }
+    }
+
+    public var referenced: Cursor? {
+        let r = clang_getCursorReferenced(raw)
+        return clang_Cursor_isNull(r) != 0 ? nil : Cursor(r, tu: tu)
+    }
+
+    public var semanticParent: Cursor? {
+        let r = clang_getCursorSemanticParent(raw)
+        return clang_Cursor_isNull(r) != 0 ? nil : Cursor(r, tu: tu)
+    }
+
+    public func isEqual(_ other: Cursor) -> Bool { clang_equalCursors(raw, other.raw) != 0 }
+
+    /// The integer value of a constant expression, when clang can fold it.
+    public var integerValue: Int? {
+        guard let result = clang_Cursor_Evaluate(raw) else { return nil }
+        defer { clang_EvalResult_dispose(result) }
+        guard clang_EvalResult_getKind(result) == CXEval_Int else { return nil }
+        return Int(clang_EvalResult_getAsLongLong(result))
+    }
+
+    public var enumConstantValue: Int { Int(clang_getEnumConstantDeclValue(raw)) }
+
+    /// clang's own rendering of the node, independent of macros.
+    public var prettyPrinted: String {
+        let policy = clang_getCursorPrintingPolicy(raw)
+        defer { clang_PrintingPolicy_dispose(policy) }
+        return string(clang_getCursorPrettyPrinted(raw, policy))
+    }
+
+    /// Spellings of the tokens that start at or after `from` and before `to` (expansion locations).
+    public func tokens(from: CXSourceLocation, to: CXSourceLocation) -> [String] {
+        guard let tu else { return [] }
+        let range = clang_getRange(from, to)
+        var tokens: UnsafeMutablePointer<CXToken>?
+        var count: UInt32 = 0
+        clang_tokenize(tu, range, &tokens, &count)
+        guard let tokens else { return [] }
+        defer { clang_disposeTokens(tu, tokens, count) }
+        return (0..<Int(count)).map { string(clang_getTokenSpelling(tu, tokens[$0])) }
+    }
+
+    /// Tokens with their file offsets over this cursor's extent.
+    public var extentTokens: [(spelling: String, offset: Int)] {
+        guard let tu else { return [] }
+        var tokens: UnsafeMutablePointer<CXToken>?
+        var count: UInt32 = 0
+        clang_tokenize(tu, clang_getCursorExtent(raw), &tokens, &count)
+        guard let tokens else { return [] }
+        defer { clang_disposeTokens(tu, tokens, count) }
+        return (0..<Int(count)).map {
+            (string(clang_getTokenSpelling(tu, tokens[$0])),
+             SourceLocation(clang_getTokenLocation(tu, tokens[$0])).offset)
+        }
+    }
+
+    public var rawExtentStart: CXSourceLocation { clang_getRangeStart(clang_getCursorExtent(raw)) }
+    public var rawExtentEnd: CXSourceLocation { clang_getRangeEnd(clang_getCursorExtent(raw)) }
+
+    /// True when the cursor's own location comes from a macro expansion.
+    public var isInMacroExpansion: Bool {
+        let loc = clang_getCursorLocation(raw)
+        var f1: CXFile?, f2: CXFile?
+        var o1: UInt32 = 0, o2: UInt32 = 0
+        clang_getExpansionLocation(loc, &f1, nil, nil, &o1)
+        clang_getSpellingLocation(loc, &f2, nil, nil, &o2)
+        return o1 != o2 || (f1 != f2)
+    }
+}
+
+/// A wrapper over CXType.
+public struct ClangType {
+    public let raw: CXType
+    init(_ raw: CXType) { self.raw = raw }
+
+    public var kind: CXTypeKind { raw.kind }
+    public var spelling: String { string(clang_getTypeSpelling(raw)) }
+    public var canonical: ClangType { ClangType(clang_getCanonicalType(raw)) }
+    public var pointee: ClangType { ClangType(clang_getPointeeType(raw)) }
+    public var isPointer: Bool { canonical.kind == CXType_Pointer }
+    public var declaration: Cursor { Cursor(clang_getTypeDeclaration(raw), tu: nil) }
+    public var isFunctionNoReturn: Bool { spelling.contains("__attribute__((noreturn))") }
+}
+
+extension Cursor {
+    public var kindSpelling: String { string(clang_getCursorKindSpelling(kind)) }
+
+    /// An indented outline of the subtree, for `gilcheck dump-ast`.
+    public func dump(depth: Int = 0, into out: inout String) {
+        let loc = location
+        out += String(repeating: "  ", count: depth)
+            + "\(kindSpelling) '\(spelling)' <\(loc.line):\(loc.column)> type='\(type.spelling)'\n"
+        for child in children { child.dump(depth: depth + 1, into: &out) }
+    }
+}
