@@ -116,6 +116,24 @@ public struct Cursor {
         return (0..<Int(count)).map { string(clang_getTokenSpelling(tu, tokens[$0])) }
     }
 
+    /// Tokens from `from` up to and including the token at `to`, read where the code is spelled: for code that
+    /// comes from a macro, in the macro's definition (or the macro argument) rather than at its use.
+    public func spelledTokens(from: CXSourceLocation, to: CXSourceLocation) -> [String] {
+        guard let tu else { return [] }
+        var f1: CXFile?, f2: CXFile?
+        var o1: UInt32 = 0, o2: UInt32 = 0
+        clang_getSpellingLocation(from, &f1, nil, nil, &o1)
+        clang_getSpellingLocation(to, &f2, nil, nil, &o2)
+        guard let f1, let f2, clang_File_isEqual(f1, f2) != 0, o1 <= o2, o2 - o1 < 4096 else { return [] }
+        let range = clang_getRange(clang_getLocationForOffset(tu, f1, o1), clang_getLocationForOffset(tu, f2, o2 + 1))
+        var tokens: UnsafeMutablePointer<CXToken>?
+        var count: UInt32 = 0
+        clang_tokenize(tu, range, &tokens, &count)
+        guard let tokens else { return [] }
+        defer { clang_disposeTokens(tu, tokens, count) }
+        return (0..<Int(count)).map { string(clang_getTokenSpelling(tu, tokens[$0])) }
+    }
+
     /// Tokens with their file offsets over this cursor's extent.
     public var extentTokens: [(spelling: String, offset: Int)] {
         guard let tu else { return [] }
@@ -155,6 +173,7 @@ public struct ClangType {
     public var pointee: ClangType { ClangType(clang_getPointeeType(raw)) }
     public var isPointer: Bool { canonical.kind == CXType_Pointer }
     public var declaration: Cursor { Cursor(clang_getTypeDeclaration(raw), tu: nil) }
+    public func isSame(as other: ClangType) -> Bool { clang_equalTypes(raw, other.raw) != 0 }
     public var isFunctionNoReturn: Bool { spelling.contains("__attribute__((noreturn))") }
 }
 

@@ -10,11 +10,10 @@ struct DumpAST: ParsableCommand {
 
     @Argument(help: "A C or C++ file.") var file: String
     @Option(help: "Only this function.") var function: String?
-    @Argument(parsing: .postTerminator, help: "Compiler flags after --.") var flags: [String] = []
 
     func run() throws {
         let index = ClangIndex()
-        let tu = try index.parse(path: file, arguments: flags)
+        let tu = try index.parse(path: file, arguments: CompilerFlags.passthrough)
         var out = ""
         for child in tu.root.children where !child.isInSystemHeader {
             if let function, child.spelling != function { continue }

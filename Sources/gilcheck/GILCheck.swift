@@ -1,11 +1,36 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct GILCheck: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gilcheck",
         abstract: "Find GIL mistakes in C and C++ code that calls CPython from more than one thread.",
+        discussion: """
+            gilcheck lint FILE... [-- CLANG_FLAGS]   static analysis of every path
+            gilcheck rules | explain RULE            what each rule catches
+            """,
         version: "0.1.0",
-        subcommands: lintSubcommands + tracerSubcommands,
-        defaultSubcommand: nil)
+        subcommands: lintSubcommands + tracerSubcommands)
+
+    static func main() {
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        // `lint` takes files and then compiler flags after `--`; ArgumentParser cannot hold two open lists,
+        // so the flags are split off here.
+        if let first = arguments.first, ["lint", "dump-ast"].contains(first), let dash = arguments.firstIndex(of: "--") {
+            CompilerFlags.passthrough = Array(arguments[(dash + 1)...])
+            arguments = Array(arguments[..<dash])
+        }
+        do {
+            var command = try parseAsRoot(arguments)
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
+
+/// Compiler flags given after `--` to `lint`.
+enum CompilerFlags {
+    nonisolated(unsafe) static var passthrough: [String] = []
 }

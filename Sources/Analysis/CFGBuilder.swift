@@ -1,0 +1,795 @@
+import APIModel
+import CLibClang
+import ClangSupport
+
+/// Lowers one function body from libclang's AST to a `FunctionCFG`.
+///
+/// Statements become blocks and edges (if/else, loops, switch with fallthrough, goto/labels, break/continue,
+/// return). Expressions are flattened in evaluation order into `Element`s; `&&`, `||`, `?:` and GNU statement
+/// expressions that have side effects become control flow of their own, so a release guarded by `ok && …`
+/// or an `assert` that calls a noreturn function is followed exactly.
+final class CFGBuilder {
+    private let model: APIModel
+    private let typeCache: TypeFacts
+    private var blocks: [BasicBlock] = [BasicBlock()]
+    private var current = 0
+    private var labels: [String: Int] = [:]
+    private var breakTargets: [Int] = []
+    private var continueTargets: [Int] = []
+    private var switchStack: [(cases: [SwitchCase], defaultTarget: Int?)] = []
+    private var variables: [UInt32: [(Cursor, Int)]] = [:]
+    private var nextVariable = 0
+    private var nextTemporary = 0
+    private var releasedSomewhere: Set<StorageKey> = []
+    private var parameterKeys: [StorageKey] = []
+
+    init(model: APIModel, typeFacts: TypeFacts) {
+        self.model = model
+        self.typeCache = typeFacts
+    }
+
+    func build(function: Cursor, body: Cursor) -> FunctionCFG {
+        for child in function.children where child.kind == CXCursor_ParmDecl {
+            parameterKeys.append(key(forDeclaration: child))
+        }
+        lowerStatement(body)
+        let end = body.extentEnd
+        let closing = SourceLocation(file: end.file, line: end.line, column: max(1, end.column - 1), offset: end.offset)
+        terminate(.exit(nil, closing, implicit: true))
+        return FunctionCFG(name: function.spelling, location: function.location, blocks: blocks, entry: 0,
+                           releasedSomewhere: releasedSomewhere, parameters: parameterKeys)
+    }
+
+    // MARK: - Blocks
+
+    private func newBlock() -> Int {
+        blocks.append(BasicBlock())
+        return blocks.count - 1
+    }
+
+    private func emit(_ element: Element) { blocks[current].elements.append(element) }
+
+    /// Ends the current block; code after it (until a label) is unreachable and goes to a fresh block.
+    private func terminate(_ terminator: Terminator) {
+        blocks[current].terminator = terminator
+        current = newBlock()
+    }
+
+    private func jump(to target: Int) {
+        blocks[current].terminator = .jump(target)
+        current = target
+    }
+
+    private func labelBlock(_ name: String) -> Int {
+        if let b = labels[name] { return b }
+        let b = newBlock()
+        labels[name] = b
+        return b
+    }
+
+    // MARK: - Statements
+
+    private func lowerStatement(_ c: Cursor) {
+        switch c.kind {
+        case CXCursor_CompoundStmt:
+            for child in c.children { lowerStatement(child) }
+        case CXCursor_DeclStmt:
+            for decl in c.children where decl.kind == CXCursor_VarDecl { lowerVarDecl(decl) }
+        case CXCursor_VarDecl:
+            lowerVarDecl(c)
+        case CXCursor_IfStmt:
+            lowerIf(c)
+        case CXCursor_WhileStmt:
+            lowerWhile(c)
+        case CXCursor_DoStmt:
+            lowerDo(c)
+        case CXCursor_ForStmt:
+            lowerFor(c)
+        case CXCursor_SwitchStmt:
+            lowerSwitch(c)
+        case CXCursor_CaseStmt:
+            lowerCase(c)
+        case CXCursor_DefaultStmt:
+            let target = newBlock()
+            jump(to: target)
+            if !switchStack.isEmpty { switchStack[switchStack.count - 1].defaultTarget = target }
+            for child in c.children { lowerStatement(child) }
+        case CXCursor_BreakStmt:
+            if let target = breakTargets.last { terminate(.jump(target)) }
+        case CXCursor_ContinueStmt:
+            if let target = continueTargets.last { terminate(.jump(target)) }
+        case CXCursor_ReturnStmt:
+            let kids = c.children.filter(\.isExpression)
+            let value = kids.first.map { lowerExpression($0) }
+            terminate(.exit(value, c.location, implicit: false))
+        case CXCursor_GotoStmt:
+            let name = c.children.first(where: { $0.kind == CXCursor_LabelRef })?.spelling ?? ""
+            terminate(.jump(labelBlock(name)))
+        case CXCursor_IndirectGotoStmt:
+            for child in c.children where child.isExpression { _ = lowerExpression(child) }
+            terminate(.stop)
+        case CXCursor_LabelStmt:
+            jump(to: labelBlock(c.spelling))
+            for child in c.children where child.kind != CXCursor_LabelRef { lowerStatement(child) }
+        case CXCursor_NullStmt, CXCursor_GCCAsmStmt, CXCursor_AsmStmt, CXCursor_MSAsmStmt:
+            break
+        default:
+            if c.isExpression {
+                _ = lowerExpression(c, discarded: true)
+            } else {
+                for child in c.children where child.isExpression || child.isStatement { lowerStatement(child) }
+            }
+        }
+    }
+
+    private func lowerVarDecl(_ decl: Cursor) {
+        let key = key(forDeclaration: decl)
+        guard decl.storageClass != CX_SC_Static, decl.storageClass != CX_SC_Extern else { return }
+        let initializer = decl.children.last(where: { $0.isExpression })
+        if let initializer {
+            let value = lowerExpression(initializer)
+            emit(.assign(key, value, decl.location))
+        } else {
+            emit(.declare(key))
+        }
+    }
+
+    private func lowerIf(_ c: Cursor) {
+        let kids = c.children.filter { $0.isExpression || $0.isStatement || $0.kind == CXCursor_VarDecl }
+        // C: cond, then, [else]. C++ may add an init statement or a condition variable before them.
+        var parts = kids
+        while parts.count > 3 { lowerStatement(parts.removeFirst()) }
+        guard parts.count >= 2 else { return }
+        if parts.count == 3, !parts[0].isExpression, parts[0].kind != CXCursor_VarDecl {
+            // if (init; cond) then — no else
+            lowerStatement(parts.removeFirst())
+        }
+        var condition = parts[0]
+        if condition.kind == CXCursor_VarDecl {
+            lowerVarDecl(condition)
+            condition = condition.children.last(where: { $0.isExpression }) ?? condition
+        }
+        let thenBlock = newBlock(), elseBlock = newBlock(), join = newBlock()
+        lowerCondition(condition, whenTrue: thenBlock, whenFalse: parts.count > 2 ? elseBlock : join)
+        current = thenBlock
+        lowerStatement(parts[1])
+        jump(to: join)
+        if parts.count > 2 {
+            current = elseBlock
+            lowerStatement(parts[2])
+            jump(to: join)
+        }
+        current = join
+    }
+
+    private func lowerWhile(_ c: Cursor) {
+        let kids = c.children.filter { $0.isExpression || $0.isStatement || $0.kind == CXCursor_VarDecl }
+        guard kids.count >= 2 else { return }
+        let head = newBlock(), body = newBlock(), exit = newBlock()
+        jump(to: head)
+        lowerCondition(kids[kids.count - 2], whenTrue: body, whenFalse: exit)
+        current = body
+        breakTargets.append(exit); continueTargets.append(head)
+        lowerStatement(kids[kids.count - 1])
+        breakTargets.removeLast(); continueTargets.removeLast()
+        jump(to: head)
+        current = exit
+    }
+
+    private func lowerDo(_ c: Cursor) {
+        let kids = c.children
+        guard kids.count >= 2 else { return }
+        let body = newBlock(), check = newBlock(), exit = newBlock()
+        jump(to: body)
+        breakTargets.append(exit); continueTargets.append(check)
+        lowerStatement(kids[0])
+        breakTargets.removeLast(); continueTargets.removeLast()
+        jump(to: check)
+        lowerCondition(kids[1], whenTrue: body, whenFalse: exit)
+        current = exit
+    }
+
+    private func lowerFor(_ c: Cursor) {
+        let kids = c.children
+        guard let body = kids.last else { return }
+        var initPart: Cursor?, condPart: Cursor?, incPart: Cursor?
+        let heads = Array(kids.dropLast())
+        if let (semi1, semi2) = forSemicolons(c) {
+            for k in heads {
+                let start = k.extentStart.offset
+                if start < semi1 { initPart = k } else if start < semi2 { condPart = k } else { incPart = k }
+            }
+        } else {
+            switch heads.count {
+            case 3: initPart = heads[0]; condPart = heads[1]; incPart = heads[2]
+            case 2: condPart = heads[0]; incPart = heads[1]
+            case 1: condPart = heads[0]
+            default: break
+            }
+        }
+        if let initPart { lowerStatement(initPart) }
+        let head = newBlock(), bodyBlock = newBlock(), step = newBlock(), exit = newBlock()
+        jump(to: head)
+        if let condPart {
+            lowerCondition(condPart, whenTrue: bodyBlock, whenFalse: exit)
+        } else {
+            jump(to: bodyBlock)
+        }
+        current = bodyBlock
+        breakTargets.append(exit); continueTargets.append(step)
+        lowerStatement(body)
+        breakTargets.removeLast(); continueTargets.removeLast()
+        jump(to: step)
+        if let incPart { _ = lowerExpression(incPart, discarded: true) }
+        jump(to: head)
+        current = exit
+    }
+
+    /// File offsets of the two `;` inside `for ( … )`, when the statement is written out (not inside a macro).
+    private func forSemicolons(_ c: Cursor) -> (Int, Int)? {
+        let tokens = c.extentTokens
+        guard tokens.count >= 4, tokens[0].spelling == "for" else { return nil }
+        var depth = 0
+        var semis: [Int] = []
+        for token in tokens.dropFirst() {
+            switch token.spelling {
+            case "(", "[", "{": depth += 1
+            case ")", "]", "}":
+                depth -= 1
+                if depth == 0 { return semis.count == 2 ? (semis[0], semis[1]) : nil }
+            case ";" where depth == 1: semis.append(token.offset)
+            default: break
+            }
+        }
+        return nil
+    }
+
+    private func lowerSwitch(_ c: Cursor) {
+        let kids = c.children.filter { $0.isExpression || $0.isStatement || $0.kind == CXCursor_VarDecl }
+        guard kids.count >= 2 else { return }
+        let condition = kids[kids.count - 2]
+        let value = lowerExpression(condition)
+        let dispatch = current
+        let exit = newBlock()
+        current = newBlock()  // code before the first case label is unreachable
+        switchStack.append(([], nil))
+        breakTargets.append(exit)
+        lowerStatement(kids[kids.count - 1])
+        breakTargets.removeLast()
+        let info = switchStack.removeLast()
+        jump(to: exit)
+        blocks[dispatch].terminator = .switchOn(value, cases: info.cases, defaultTarget: info.defaultTarget ?? exit,
+                                                condition.location, text: text(of: condition))
+        current = exit
+    }
+
+    private func lowerCase(_ c: Cursor) {
+        let kids = c.children
+        let target = newBlock()
+        jump(to: target)
+        let constants = kids.filter(\.isExpression)
+        // `case 1:` has [value, body]; GNU `case 1 ... 3:` has [low, high, body].
+        var body: Cursor? = kids.last
+        var low: Int?, high: Int?
+        if kids.count >= 3, constants.count >= 2, let a = kids[0].integerValue, let b = kids[1].integerValue {
+            low = a; high = b; body = kids[2]
+        } else if let first = kids.first, let v = first.integerValue {
+            low = v; high = v
+            body = kids.count > 1 ? kids[kids.count - 1] : nil
+        }
+        if let low, let high, !switchStack.isEmpty {
+            switchStack[switchStack.count - 1].cases.append(SwitchCase(low: low, high: high, target: target))
+        }
+        if let body { lowerStatement(body) }
+    }
+
+    // MARK: - Conditions
+
+    private func lowerCondition(_ raw: Cursor, whenTrue: Int, whenFalse: Int) {
+        let c = stripped(raw)
+        switch c.kind {
+        case CXCursor_BinaryOperator:
+            let kids = c.children
+            if kids.count == 2 {
+                switch binaryOperator(c, kids) {
+                case "&&":
+                    let mid = newBlock()
+                    lowerCondition(kids[0], whenTrue: mid, whenFalse: whenFalse)
+                    current = mid
+                    lowerCondition(kids[1], whenTrue: whenTrue, whenFalse: whenFalse)
+                    return
+                case "||":
+                    let mid = newBlock()
+                    lowerCondition(kids[0], whenTrue: whenTrue, whenFalse: mid)
+                    current = mid
+                    lowerCondition(kids[1], whenTrue: whenTrue, whenFalse: whenFalse)
+                    return
+                case ",":
+                    _ = lowerExpression(kids[0], discarded: true)
+                    lowerCondition(kids[1], whenTrue: whenTrue, whenFalse: whenFalse)
+                    return
+                default: break
+                }
+            }
+        case CXCursor_UnaryOperator:
+            let kids = c.children
+            if kids.count == 1, unaryOperator(c, kids[0]) == "!" {
+                lowerCondition(kids[0], whenTrue: whenFalse, whenFalse: whenTrue)
+                return
+            }
+        case CXCursor_ConditionalOperator:
+            let kids = c.children
+            if kids.count == 3 {
+                let a = newBlock(), b = newBlock()
+                lowerCondition(kids[0], whenTrue: a, whenFalse: b)
+                current = a
+                lowerCondition(kids[1], whenTrue: whenTrue, whenFalse: whenFalse)
+                current = b
+                lowerCondition(kids[2], whenTrue: whenTrue, whenFalse: whenFalse)
+                return
+            }
+        default:
+            break
+        }
+        let value = lowerExpression(c)
+        blocks[current].terminator = .branch(value, whenTrue: whenTrue, whenFalse: whenFalse, c.location,
+                                             text: text(of: c))
+        current = newBlock()
+    }
+
+    // MARK: - Expressions
+
+    /// Lowers `c`, emitting its side effects into the current block (and new blocks where it branches),
+    /// and returns its value.
+    private func lowerExpression(_ c: Cursor, discarded: Bool = false) -> Value {
+        switch c.kind {
+        case CXCursor_IntegerLiteral, CXCursor_CharacterLiteral, CXCursor_CXXBoolLiteralExpr:
+            return c.integerValue.map(Value.constant) ?? .unknown
+        case CXCursor_StringLiteral, CXCursor_ObjCStringLiteral:
+            return .nonZero
+        case CXCursor_FloatingLiteral, CXCursor_ImaginaryLiteral, CXCursor_CXXNullPtrLiteralExpr:
+            return c.kind == CXCursor_CXXNullPtrLiteralExpr ? .constant(0) : .unknown
+        case CXCursor_ParenExpr:
+            guard let inner = c.children.first else { return .unknown }
+            return lowerExpression(inner, discarded: discarded)
+        case CXCursor_CStyleCastExpr, CXCursor_CXXStaticCastExpr, CXCursor_CXXFunctionalCastExpr,
+             CXCursor_CXXConstCastExpr, CXCursor_CXXReinterpretCastExpr:
+            guard let inner = c.children.last(where: \.isExpression) else { return .unknown }
+            let toVoid = c.type.canonical.kind == CXType_Void
+            return lowerExpression(inner, discarded: discarded || toVoid)
+        case CXCursor_UnexposedExpr:
+            let kids = c.children.filter(\.isExpression)
+            if kids.count == 1 { return lowerExpression(kids[0], discarded: discarded) }
+            for k in kids { _ = lowerExpression(k, discarded: true) }
+            return c.integerValue.map(Value.constant) ?? .unknown
+        case CXCursor_DeclRefExpr:
+            guard let decl = c.referenced else { return .unknown }
+            switch decl.kind {
+            case CXCursor_EnumConstantDecl: return .constant(decl.enumConstantValue)
+            case CXCursor_VarDecl, CXCursor_ParmDecl: return .read(key(forDeclaration: decl))
+            case CXCursor_FunctionDecl, CXCursor_CXXMethod: return .nonZero
+            default: return .unknown
+            }
+        case CXCursor_MemberRefExpr, CXCursor_ArraySubscriptExpr:
+            checkPythonDereference(c)
+            lowerSubexpressionsOfPlace(c)
+            if let key = storageKey(c) { return .read(key) }
+            return .unknown
+        case CXCursor_CallExpr:
+            return lowerCall(c, discarded: discarded)
+        case CXCursor_BinaryOperator:
+            return lowerBinary(c, discarded: discarded)
+        case CXCursor_CompoundAssignOperator:
+            let kids = c.children
+            guard kids.count == 2 else { return .unknown }
+            lowerSubexpressionsOfPlace(kids[0])
+            _ = lowerExpression(kids[1])
+            emit(.assign(storageKey(kids[0]), .unknown, c.location))
+            return .unknown
+        case CXCursor_UnaryOperator:
+            return lowerUnary(c)
+        case CXCursor_UnaryExpr:
+            // sizeof / alignof: the operand is not evaluated.
+            return c.integerValue.map(Value.constant) ?? .unknown
+        case CXCursor_ConditionalOperator:
+            return lowerConditionalValue(c)
+        case CXCursor_StmtExpr:
+            guard let body = c.children.first(where: { $0.kind == CXCursor_CompoundStmt }) else { return .unknown }
+            let statements = body.children
+            guard let last = statements.last else { return .unknown }
+            for s in statements.dropLast() { lowerStatement(s) }
+            if last.isExpression { return lowerExpression(last, discarded: discarded) }
+            lowerStatement(last)
+            return .unknown
+        default:
+            for child in c.children where child.isExpression || child.isStatement {
+                if child.isExpression { _ = lowerExpression(child, discarded: true) } else { lowerStatement(child) }
+            }
+            return c.integerValue.map(Value.constant) ?? .unknown
+        }
+    }
+
+    private func lowerBinary(_ c: Cursor, discarded: Bool) -> Value {
+        let kids = c.children
+        guard kids.count == 2 else { return .unknown }
+        let op = binaryOperator(c, kids)
+        switch op {
+        case "=":
+            lowerSubexpressionsOfPlace(kids[0])
+            let target = storageKey(kids[0])
+            let value = lowerExpression(kids[1])
+            emit(.assign(target, value, c.location))
+            return target.map(Value.read) ?? value
+        case "&&", "||":
+            if !hasSideEffects(kids[1]) {
+                let a = lowerExpression(kids[0]), b = lowerExpression(kids[1])
+                return op == "&&" ? .and(a, b) : .or(a, b)
+            }
+            let result = newTemporary("(\(op))")
+            let t = newBlock(), f = newBlock(), join = newBlock()
+            lowerCondition(c, whenTrue: t, whenFalse: f)
+            current = t
+            emit(.assign(result, .constant(1), c.location))
+            jump(to: join)
+            current = f
+            emit(.assign(result, .constant(0), c.location))
+            jump(to: join)
+            current = join
+            return .read(result)
+        case ",":
+            _ = lowerExpression(kids[0], discarded: true)
+            return lowerExpression(kids[1], discarded: discarded)
+        case "=?":
+            // Maybe an assignment (inside a macro): whatever the left side held is no longer known.
+            lowerSubexpressionsOfPlace(kids[0])
+            _ = lowerExpression(kids[1])
+            emit(.assign(storageKey(kids[0]), .unknown, c.location))
+            return .unknown
+        case "==", "!=", "<", "<=", ">", ">=":
+            let a = lowerExpression(kids[0]), b = lowerExpression(kids[1])
+            return .compare(CompareOp(rawValue: op)!, a, b)
+        default:
+            _ = lowerExpression(kids[0])
+            _ = lowerExpression(kids[1])
+            return c.integerValue.map(Value.constant) ?? .unknown
+        }
+    }
+
+    private func lowerUnary(_ c: Cursor) -> Value {
+        guard let operand = c.children.first else { return .unknown }
+        switch unaryOperator(c, operand) {
+        case "!":
+            return .not(lowerExpression(operand))
+        case "&":
+            lowerSubexpressionsOfPlace(operand)
+            if let key = storageKey(operand) { return .addressOf(key) }
+            return .nonZero
+        case "*":
+            checkPythonDereference(c)
+            lowerSubexpressionsOfPlace(c)
+            if let key = storageKey(c) { return .read(key) }
+            return .unknown
+        case "++", "--", "++?":
+            lowerSubexpressionsOfPlace(operand)
+            if stripped(operand).kind == CXCursor_MemberRefExpr { checkPythonDereference(stripped(operand)) }
+            emit(.assign(storageKey(operand), .unknown, c.location))
+            return .unknown
+        case "-":
+            let v = lowerExpression(operand)
+            if case .constant(let n) = v { return .constant(-n) }
+            return .unknown
+        case "+":
+            return lowerExpression(operand)
+        default:
+            _ = lowerExpression(operand)
+            return .unknown
+        }
+    }
+
+    private func lowerConditionalValue(_ c: Cursor) -> Value {
+        let kids = c.children
+        guard kids.count == 3 else {
+            for k in kids { _ = lowerExpression(k, discarded: true) }
+            return .unknown
+        }
+        if !hasSideEffects(kids[1]) && !hasSideEffects(kids[2]) {
+            let cond = lowerExpression(kids[0])
+            return .select(cond, lowerExpression(kids[1]), lowerExpression(kids[2]))
+        }
+        let result = newTemporary("(?:)")
+        let a = newBlock(), b = newBlock(), join = newBlock()
+        lowerCondition(kids[0], whenTrue: a, whenFalse: b)
+        current = a
+        emit(.assign(result, lowerExpression(kids[1]), kids[1].location))
+        jump(to: join)
+        current = b
+        emit(.assign(result, lowerExpression(kids[2]), kids[2].location))
+        jump(to: join)
+        current = join
+        return .read(result)
+    }
+
+    private func lowerCall(_ c: Cursor, discarded: Bool) -> Value {
+        let kids = c.children
+        let calleeDecl = c.referenced
+        var callee = c.spelling
+        var argumentCursors = Array(kids.dropFirst())
+        var indirect = calleeDecl == nil || calleeDecl.map { $0.kind != CXCursor_FunctionDecl } ?? true
+        if let first = kids.first {
+            let target = stripped(first)
+            if target.kind == CXCursor_MemberRefExpr {
+                // A call through a struct member (`hooks.gil_get()`) or a C++ method: the member names it.
+                callee = target.spelling
+                indirect = calleeDecl?.kind != CXCursor_CXXMethod
+                for k in target.children where k.isExpression { _ = lowerExpression(k, discarded: true) }
+            } else if target.kind != CXCursor_DeclRefExpr {
+                _ = lowerExpression(first, discarded: true)
+            }
+        }
+        if kids.isEmpty { argumentCursors = [] }
+        var arguments: [CallArgument] = []
+        for a in argumentCursors where a.isExpression {
+            let value = lowerExpression(a)
+            let inner = stripped(a)
+            var address: StorageKey?
+            if case .addressOf(let k) = value { address = k }
+            arguments.append(CallArgument(value: value, storage: storageKey(inner), addressOf: address,
+                                          text: text(of: a)))
+        }
+        let noReturn = calleeDecl.map { typeCache.isNoReturn($0) } ?? false
+        let result: StorageKey? = discarded || c.type.canonical.kind == CXType_Void ? nil : newTemporary(callee + "()")
+        let site = CallSite(callee: callee, location: c.location, arguments: arguments, result: result,
+                            declaredNoReturn: noReturn, isIndirect: indirect)
+        if let rule = model.function(named: callee), let effect = rule.effect, effect == .release || effect == .restore,
+           let slot = rule.state {
+            switch slot {
+            case .argument(let n) where n < arguments.count:
+                if let k = arguments[n].storage { releasedSomewhere.insert(k) }
+            case .pointee(let n) where n < arguments.count:
+                if let k = arguments[n].addressOf { releasedSomewhere.insert(k) }
+            default: break
+            }
+        }
+        emit(.call(site))
+        return result.map(Value.read) ?? .unknown
+    }
+
+    // MARK: - Places
+
+    /// Lowers calls hidden inside an lvalue (`a[f()]`, `get()->x`) without reading the place itself.
+    private func lowerSubexpressionsOfPlace(_ raw: Cursor) {
+        let c = stripped(raw)
+        switch c.kind {
+        case CXCursor_DeclRefExpr: return
+        case CXCursor_MemberRefExpr, CXCursor_ArraySubscriptExpr, CXCursor_UnaryOperator:
+            for k in c.children where k.isExpression {
+                let s = stripped(k)
+                if s.kind == CXCursor_DeclRefExpr || s.kind == CXCursor_IntegerLiteral { continue }
+                if s.kind == CXCursor_MemberRefExpr || s.kind == CXCursor_ArraySubscriptExpr
+                    || s.kind == CXCursor_UnaryOperator {
+                    lowerSubexpressionsOfPlace(s)
+                } else {
+                    _ = lowerExpression(s, discarded: true)
+                }
+            }
+        default:
+            _ = lowerExpression(c, discarded: true)
+        }
+    }
+
+    /// The storage an lvalue expression names, when it is a variable with a fixed path of fields and derefs.
+    func storageKey(_ raw: Cursor) -> StorageKey? {
+        let c = stripped(raw)
+        switch c.kind {
+        case CXCursor_DeclRefExpr:
+            guard let decl = c.referenced, decl.kind == CXCursor_VarDecl || decl.kind == CXCursor_ParmDecl else { return nil }
+            return key(forDeclaration: decl)
+        case CXCursor_MemberRefExpr:
+            guard let base = c.children.first(where: \.isExpression), var key = storageKey(base) else { return nil }
+            let arrow = stripped(base).type.canonical.kind == CXType_Pointer
+            if arrow {
+                key.path.append("->" + c.spelling); key.isLocal = false; key.text += "->" + c.spelling
+            } else if key.path.last == "*" {
+                key.path[key.path.count - 1] = "->" + c.spelling
+                key.text = String(key.text.dropFirst()) + "->" + c.spelling
+            } else {
+                key.path.append("." + c.spelling); key.text += "." + c.spelling
+            }
+            return key
+        case CXCursor_UnaryOperator:
+            guard let operand = c.children.first, unaryOperator(c, operand) == "*", var key = storageKey(operand) else { return nil }
+            key.path.append("*"); key.isLocal = false; key.text = "*" + key.text
+            return key
+        case CXCursor_ArraySubscriptExpr:
+            let kids = c.children
+            guard kids.count == 2, var key = storageKey(kids[0]), let index = kids[1].integerValue else { return nil }
+            if stripped(kids[0]).type.canonical.kind == CXType_Pointer { key.isLocal = false }
+            key.path.append("[\(index)]"); key.text += "[\(index)]"
+            return key
+        default:
+            return nil
+        }
+    }
+
+    private func key(forDeclaration decl: Cursor) -> StorageKey {
+        let h = decl.hash
+        var id: Int?
+        if let list = variables[h] {
+            id = list.first(where: { $0.0.isEqual(decl) })?.1
+        }
+        if id == nil {
+            id = nextVariable
+            nextVariable += 1
+            variables[h, default: []].append((decl, id!))
+        }
+        let parentKind = decl.semanticParent?.kind
+        let local = decl.kind == CXCursor_ParmDecl
+            || (decl.storageClass != CX_SC_Static && decl.storageClass != CX_SC_Extern
+                && (parentKind == CXCursor_FunctionDecl || parentKind == CXCursor_CXXMethod
+                    || parentKind == CXCursor_Constructor || parentKind == CXCursor_Destructor
+                    || parentKind == CXCursor_FunctionTemplate || parentKind == CXCursor_LambdaExpr))
+        return StorageKey(root: .variable(id!), path: [], isLocal: local, text: decl.spelling)
+    }
+
+    private func newTemporary(_ text: String) -> StorageKey {
+        nextTemporary += 1
+        return StorageKey(root: .temporary(nextTemporary), path: [], isLocal: true, text: text)
+    }
+
+    // MARK: - Helpers
+
+    private func checkPythonDereference(_ c: Cursor) {
+        guard let base = c.children.first(where: \.isExpression) else { return }
+        let baseType = stripped(base).type
+        guard baseType.canonical.kind == CXType_Pointer else { return }
+        if c.kind == CXCursor_MemberRefExpr || c.kind == CXCursor_UnaryOperator,
+           typeCache.isPythonObject(baseType.canonical.pointee) {
+            emit(.pythonDereference(c.location, text(of: c)))
+        }
+    }
+
+    /// Skips parentheses and implicit conversions.
+    func stripped(_ c: Cursor) -> Cursor {
+        var c = c
+        while c.kind == CXCursor_ParenExpr || c.kind == CXCursor_UnexposedExpr {
+            let kids = c.children.filter(\.isExpression)
+            guard kids.count == 1 else { break }
+            c = kids[0]
+        }
+        return c
+    }
+
+    private func hasSideEffects(_ c: Cursor) -> Bool {
+        switch c.kind {
+        case CXCursor_CallExpr, CXCursor_StmtExpr, CXCursor_CompoundAssignOperator: return true
+        case CXCursor_UnaryExpr: return false
+        case CXCursor_BinaryOperator:
+            let kids = c.children
+            if binaryOperator(c, kids) == "=" { return true }
+            return kids.contains(where: hasSideEffects)
+        case CXCursor_UnaryOperator:
+            if let operand = c.children.first, ["++", "--"].contains(unaryOperator(c, operand)) { return true }
+            return c.children.contains(where: hasSideEffects)
+        default:
+            return c.children.contains(where: hasSideEffects)
+        }
+    }
+
+    private static let binaryOperators: Set<String> = [
+        "=", "&&", "||", ",", "==", "!=", "<", "<=", ">", ">=", "+", "-", "*", "/", "%", "&", "|", "^", "<<", ">>",
+    ]
+
+    /// The operator of a binary expression: the last token before its right operand. Inside a macro
+    /// expansion libclang gives no tokens of the macro's body, so the operator is inferred from the types.
+    func binaryOperator(_ c: Cursor, _ kids: [Cursor]) -> String {
+        let tokens = c.spelledTokens(from: beginLocation(kids[0]), to: beginLocation(kids[1]))
+        if tokens.count >= 3, Self.binaryOperators.contains(tokens[tokens.count - 2]) {
+            return tokens[tokens.count - 2]
+        }
+        guard c.isInMacroExpansion || tokens.count < 3 else { return "?" }
+        // Assignment keeps the left operand's type; arithmetic on an enum gives int, pointer arithmetic has an
+        // integer right operand, comparisons and logic give int.
+        let result = c.type.canonical, left = stripped(kids[0]).type.canonical
+        let right = stripped(kids[1]).type.canonical
+        guard storageKey(kids[0]) != nil, result.isSame(as: left) else { return "?" }
+        switch left.kind {
+        case CXType_Enum, CXType_Record, CXType_Elaborated, CXType_Float, CXType_Double:
+            return "="
+        case CXType_Pointer:
+            return right.kind == CXType_Pointer || right.kind == CXType_Int && kids[1].integerValue == 0 ? "=" : "?"
+        default:
+            return "=?"
+        }
+    }
+
+    private static let prefixOperators: Set<String> = ["!", "&", "*", "-", "+", "~", "++", "--"]
+
+    func unaryOperator(_ c: Cursor, _ operand: Cursor) -> String {
+        let before = c.spelledTokens(from: clang_getCursorLocation(c.raw), to: beginLocation(operand))
+        if before.count >= 2, Self.prefixOperators.contains(before[0]) { return before[0] }
+        let after = c.tokens(from: operand.rawExtentEnd, to: c.rawExtentEnd)
+        if let last = after.last, ["++", "--"].contains(last) { return last }
+        // Inside a macro: infer from the types.
+        let result = c.type.canonical, inner = stripped(operand).type.canonical
+        if result.kind == CXType_Pointer, result.pointee.isSame(as: inner) { return "&" }
+        if inner.kind == CXType_Pointer, inner.pointee.canonical.isSame(as: result) { return "*" }
+        if !result.isSame(as: inner) { return result.kind == CXType_Int ? "!" : "?" }
+        return storageKey(operand) != nil ? "++?" : "?"
+    }
+
+    /// Where an expression's first token is (libclang's cursor location of a member access is the member name).
+    private func beginLocation(_ c: Cursor) -> CXSourceLocation {
+        switch c.kind {
+        case CXCursor_MemberRefExpr, CXCursor_ArraySubscriptExpr, CXCursor_CallExpr, CXCursor_BinaryOperator,
+             CXCursor_CompoundAssignOperator, CXCursor_ConditionalOperator, CXCursor_UnexposedExpr:
+            if let first = c.children.first(where: { $0.isExpression }) { return beginLocation(first) }
+        case CXCursor_UnaryOperator:
+            // Postfix operators start with their operand.
+            if let operand = c.children.first,
+               clang_equalLocations(clang_getCursorLocation(c.raw), clang_getCursorLocation(operand.raw)) != 0 {
+                return beginLocation(operand)
+            }
+        default:
+            break
+        }
+        return clang_getCursorLocation(c.raw)
+    }
+
+    private func text(of c: Cursor) -> String {
+        let flat = joinTokens(c.extentTokens.map(\.spelling))
+        return flat.count > 60 ? String(flat.prefix(57)) + "..." : flat
+    }
+}
+
+/// Facts about types and declarations, cached across the functions of one translation unit.
+final class TypeFacts {
+    private var pythonObject: [String: Bool] = [:]
+    private var noReturn: [UInt32: [(Cursor, Bool)]] = [:]
+
+    /// True for `PyObject` and every struct that starts with `ob_base` (PyObject_HEAD).
+    func isPythonObject(_ type: ClangType) -> Bool {
+        let canonical = type.canonical
+        let name = canonical.spelling
+        if let known = pythonObject[name] { return known }
+        var result = name == "struct _object" || name == "PyObject" || name == "struct _longobject"
+        if !result, canonical.kind == CXType_Record {
+            let decl = canonical.declaration
+            if let first = decl.children.first(where: { $0.kind == CXCursor_FieldDecl }) {
+                result = first.spelling == "ob_base"
+            }
+        }
+        pythonObject[name] = result
+        return result
+    }
+
+    func isNoReturn(_ decl: Cursor) -> Bool {
+        let h = decl.hash
+        if let hit = noReturn[h]?.first(where: { $0.0.isEqual(decl) }) { return hit.1 }
+        var result = decl.type.isFunctionNoReturn
+        if !result {
+            for child in decl.children where child.kind == CXCursor_UnexposedAttr {
+                let tokens = child.extentTokens.map(\.spelling)
+                if tokens.contains("_Noreturn") || tokens.contains("noreturn") || tokens.contains("__noreturn__") {
+                    result = true
+                }
+            }
+        }
+        noReturn[h, default: []].append((decl, result))
+        return result
+    }
+}
+
+/// Source text from tokens, spaced the way people write C (`o->ob_refcnt`, `f(a, b)`, `x == 1`).
+func joinTokens(_ tokens: [String]) -> String {
+    var out = ""
+    var previous = ""
+    for t in tokens {
+        let noSpaceBefore: Set<String> = [")", "]", ",", ";", "->", ".", "++", "--"]
+        let noSpaceAfter: Set<String> = ["(", "[", "!", "~", "->", ".", "&", "*"]
+        let glue = out.isEmpty || noSpaceBefore.contains(t) || noSpaceAfter.contains(previous)
+            || ((t == "(" || t == "[") && (previous.first.map { $0.isLetter || $0.isNumber || $0 == "_" || $0 == ")" } ?? false))
+        out += (glue ? "" : " ") + t
+        previous = t
+    }
+    return out
+}

@@ -1,0 +1,102 @@
+import APIModel
+import CLibClang
+import ClangSupport
+import Diagnostics
+
+/// Analyzes every function defined in a translation unit's own files (not in system headers).
+public final class TranslationUnitAnalyzer {
+    let model: APIModel
+    let limits: PathExplorer.Limits
+
+    public init(model: APIModel, limits: PathExplorer.Limits = .init()) {
+        self.model = model
+        self.limits = limits
+    }
+
+    public struct Result {
+        public var diagnostics: [Diagnostic]
+        public var functions: Int
+    }
+
+    /// `include` decides which files' functions are analyzed (by path).
+    public func analyze(_ tu: TranslationUnit, include: (String) -> Bool) -> Result {
+        let facts = TypeFacts()
+        var diagnostics: [Diagnostic] = []
+        var count = 0
+        var seen = Set<String>()
+        func visit(_ cursor: Cursor) {
+            for c in cursor.children {
+                switch c.kind {
+                case CXCursor_FunctionDecl, CXCursor_CXXMethod, CXCursor_Constructor, CXCursor_Destructor,
+                     CXCursor_ConversionFunction, CXCursor_FunctionTemplate:
+                    guard c.isDefinition, !c.isInSystemHeader else { continue }
+                    let loc = c.location
+                    guard include(loc.file), seen.insert("\(loc.file):\(loc.offset)").inserted else { continue }
+                    guard let body = c.children.last(where: { $0.kind == CXCursor_CompoundStmt }) else { continue }
+                    count += 1
+                    let cfg = CFGBuilder(model: model, typeFacts: facts).build(function: c, body: body)
+                    var explorer = PathExplorer(cfg: cfg, model: model, limits: limits)
+                    diagnostics += explorer.run()
+                case CXCursor_Namespace, CXCursor_LinkageSpec, CXCursor_StructDecl, CXCursor_ClassDecl,
+                     CXCursor_ClassTemplate, CXCursor_UnexposedDecl:
+                    if !c.isInSystemHeader { visit(c) }
+                default:
+                    continue
+                }
+            }
+        }
+        visit(tu.root)
+        return Result(diagnostics: diagnostics, functions: count)
+    }
+
+    /// The CFG of one function, for `--dump-cfg`.
+    public func cfg(of name: String, in tu: TranslationUnit) -> FunctionCFG? {
+        let facts = TypeFacts()
+        func find(_ cursor: Cursor) -> FunctionCFG? {
+            for c in cursor.children {
+                if c.spelling == name, c.isDefinition,
+                   let body = c.children.last(where: { $0.kind == CXCursor_CompoundStmt }) {
+                    return CFGBuilder(model: model, typeFacts: facts).build(function: c, body: body)
+                }
+                if [CXCursor_Namespace, CXCursor_LinkageSpec, CXCursor_StructDecl, CXCursor_ClassDecl].contains(c.kind),
+                   let hit = find(c) {
+                    return hit
+                }
+            }
+            return nil
+        }
+        return find(tu.root)
+    }
+}
+
+extension FunctionCFG {
+    /// Graphviz text of the blocks and edges.
+    public var graphviz: String {
+        var out = "digraph \"\(name)\" {\n  node [shape=box, fontname=monospace];\n"
+        for (i, b) in blocks.enumerated() {
+            var label = "B\(i)\\l"
+            for e in b.elements {
+                switch e {
+                case .assign(let k, let v, _): label += "\(k?.text ?? "?") = \(v)\\l"
+                case .call(let s): label += "call \(s.callee)(\(s.arguments.map(\.text).joined(separator: ", ")))\\l"
+                case .pythonDereference(_, let t): label += "deref \(t)\\l"
+                case .declare(let k): label += "declare \(k.text)\\l"
+                }
+            }
+            let escaped = label.replacingOccurrences(of: "\"", with: "\\\"")
+            out += "  B\(i) [label=\"\(escaped)\"];\n"
+            switch b.terminator {
+            case .jump(let t): out += "  B\(i) -> B\(t);\n"
+            case .branch(_, let t, let f, _, let text):
+                let txt = text.replacingOccurrences(of: "\"", with: "\\\"")
+                out += "  B\(i) -> B\(t) [label=\"\(txt)\"];\n  B\(i) -> B\(f) [label=\"!\", style=dashed];\n"
+            case .switchOn(_, let cases, let d, _, _):
+                for c in cases { out += "  B\(i) -> B\(c.target) [label=\"case \(c.low)\"];\n" }
+                out += "  B\(i) -> B\(d) [label=\"default\"];\n"
+            case .exit: out += "  B\(i) -> exit;\n"
+            case .stop: break
+            }
+        }
+        return out + "}\n"
+    }
+}

@@ -1,0 +1,130 @@
+import ClangSupport
+
+/// A place a value or a GIL state can be stored in: a variable, a temporary, or a field/pointee path below one.
+public struct StorageKey: Hashable, Sendable, CustomStringConvertible {
+    public enum Root: Hashable, Sendable {
+        case variable(Int)
+        case temporary(Int)
+    }
+    public var root: Root
+    /// `->f`, `.f`, `*`, `[3]` steps below the root, in order.
+    public var path: [String]
+    /// True when the storage dies with the function: a local variable or temporary and no pointer step.
+    public var isLocal: Bool
+    /// The source text, for messages.
+    public var text: String
+
+    public var description: String { text }
+
+    public static func == (a: StorageKey, b: StorageKey) -> Bool { a.root == b.root && a.path == b.path }
+    public func hash(into h: inout Hasher) {
+        h.combine(root)
+        h.combine(path)
+    }
+
+    public var rootOnly: StorageKey {
+        StorageKey(root: root, path: [], isLocal: isLocal, text: text)
+    }
+
+    public func isPrefix(of other: StorageKey) -> Bool {
+        root == other.root && other.path.count >= path.count && Array(other.path.prefix(path.count)) == path
+    }
+
+    public var isTemporary: Bool {
+        if case .temporary = root { return true }
+        return false
+    }
+}
+
+public enum CompareOp: String, Sendable { case eq = "==", ne = "!=", lt = "<", le = "<=", gt = ">", ge = ">=" }
+
+/// A side-effect-free expression, kept symbolic so that branch conditions can refine what a path knows.
+public indirect enum Value: Hashable, Sendable {
+    case constant(Int)
+    case read(StorageKey)
+    case addressOf(StorageKey)
+    /// A value known to be non-zero (a string literal, a function's address).
+    case nonZero
+    case unknown
+    case not(Value)
+    case compare(CompareOp, Value, Value)
+    case and(Value, Value)
+    case or(Value, Value)
+    case select(Value, Value, Value)
+
+    /// Every key this value reads.
+    public var keysRead: [StorageKey] {
+        switch self {
+        case .read(let k), .addressOf(let k): return [k]
+        case .constant, .nonZero, .unknown: return []
+        case .not(let v): return v.keysRead
+        case .compare(_, let a, let b), .and(let a, let b), .or(let a, let b): return a.keysRead + b.keysRead
+        case .select(let a, let b, let c): return a.keysRead + b.keysRead + c.keysRead
+        }
+    }
+}
+
+/// One argument at a call site.
+public struct CallArgument: Sendable {
+    public var value: Value
+    /// The storage the argument expression names, when it is an lvalue (`s`, `self->st`, `*p`).
+    public var storage: StorageKey?
+    /// `x` when the argument is `&x`.
+    public var addressOf: StorageKey?
+    public var text: String
+}
+
+public struct CallSite: Sendable {
+    public var callee: String
+    public var location: SourceLocation
+    public var arguments: [CallArgument]
+    /// The temporary receiving the result; nil when the result is discarded.
+    public var result: StorageKey?
+    /// Declared noreturn in the source (`_Noreturn`, `__attribute__((noreturn))`).
+    public var declaredNoReturn: Bool
+    /// Called through a pointer or a member, not by the name of a declared function.
+    public var isIndirect: Bool
+}
+
+public enum Element: Sendable {
+    /// `target = value`; target nil when the left side is not a tracked place (then what it may alias is forgotten).
+    case assign(StorageKey?, Value, SourceLocation)
+    case call(CallSite)
+    /// `p->field` where `p` points to a Python object.
+    case pythonDereference(SourceLocation, String)
+    /// A variable comes into scope without a value.
+    case declare(StorageKey)
+}
+
+public struct SwitchCase: Sendable {
+    public var low: Int
+    public var high: Int
+    public var target: Int
+}
+
+public enum Terminator: Sendable {
+    case jump(Int)
+    case branch(Value, whenTrue: Int, whenFalse: Int, SourceLocation, text: String)
+    case switchOn(Value, cases: [SwitchCase], defaultTarget: Int, SourceLocation, text: String)
+    /// Leaves the function; `implicit` when control falls off the closing brace.
+    case exit(Value?, SourceLocation, implicit: Bool)
+    /// The path ends here without leaving the function normally (noreturn call, unreachable, computed goto).
+    case stop
+}
+
+public struct BasicBlock: Sendable {
+    public var elements: [Element] = []
+    public var terminator: Terminator = .stop
+}
+
+/// A function lowered to basic blocks of GIL-relevant elements.
+public struct FunctionCFG: Sendable {
+    public var name: String
+    public var location: SourceLocation
+    public var blocks: [BasicBlock]
+    public var entry: Int
+    /// Storage released (or restored) somewhere in the function: a state stored in a non-local place that the
+    /// function itself also releases is owned by the function, so a path that leaves it held is a leak.
+    public var releasedSomewhere: Set<StorageKey>
+    public var parameters: [StorageKey]
+}

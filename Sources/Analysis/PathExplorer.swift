@@ -1,0 +1,686 @@
+import APIModel
+import ClangSupport
+import Diagnostics
+
+/// What one path knows about a tracked integer, pointer or boolean. No entry means nothing is known.
+enum Fact: Hashable {
+    case equals(Int)
+    case notEquals(Set<Int>)
+
+    var truth: Bool? {
+        switch self {
+        case .equals(let n): return n != 0
+        case .notEquals(let s): return s.contains(0) ? true : nil
+        }
+    }
+}
+
+enum GILStatus: UInt8, Hashable {
+    case unknown, held, released
+}
+
+/// A live PyGILState_Ensure state or a saved thread state.
+struct Held: Hashable {
+    var keys: Set<StorageKey>
+    var site: SourceLocation
+    var api: String
+    /// Handed to someone else (discarded on purpose, returned, passed to an unknown function).
+    var escaped: Bool
+    var previous: GILStatus
+    /// Where on the path it was taken; not part of the state's identity.
+    var depth: Int = 0
+
+    static func == (a: Held, b: Held) -> Bool {
+        a.keys == b.keys && a.site == b.site && a.escaped == b.escaped && a.previous == b.previous
+    }
+    func hash(into h: inout Hasher) {
+        h.combine(keys)
+        h.combine(site)
+        h.combine(escaped)
+        h.combine(previous)
+    }
+
+    var name: String {
+        let named = keys.filter { !$0.isTemporary }.map(\.text).sorted()
+        return named.first ?? "\(api)()"
+    }
+}
+
+/// Everything one path knows at a point of the function.
+struct PathState: Hashable {
+    var gil: GILStatus = .unknown
+    var ensures: [Held] = []
+    var saves: [Held] = []
+    var facts: [StorageKey: Fact] = [:]
+    /// Local states this path has already released or restored.
+    var released: Set<StorageKey> = []
+    var restored: Set<StorageKey> = []
+}
+
+/// The events of one path, shared between the paths that fork from it.
+final class PathNode {
+    let location: SourceLocation
+    let message: String
+    let parent: PathNode?
+    let depth: Int
+
+    init(_ location: SourceLocation, _ message: String, parent: PathNode?) {
+        self.location = location
+        self.message = message
+        self.parent = parent
+        self.depth = (parent?.depth ?? 0) + 1
+    }
+
+    /// The events from `depth` on, oldest first.
+    func notes(since depth: Int, limit: Int = 24) -> [PathNote] {
+        var out: [PathNote] = []
+        var node: PathNode? = self
+        while let n = node, n.depth >= depth {
+            out.append(PathNote(file: n.location.file, line: n.location.line, column: n.location.column,
+                                message: n.message))
+            node = n.parent
+        }
+        return Array(out.reversed().suffix(limit))
+    }
+}
+
+struct Walker {
+    var state: PathState
+    var path: PathNode?
+    var dead = false
+
+    mutating func note(_ location: SourceLocation, _ message: String) {
+        path = PathNode(location, message, parent: path)
+    }
+
+    var depth: Int { path?.depth ?? 0 }
+}
+
+/// Follows every path of one function, tracking the GIL, the live Ensure states and saved thread states,
+/// and the values of simple locals that branch conditions test. Paths whose states agree merge at each block.
+public struct PathExplorer {
+    public struct Limits: Sendable {
+        public var statesPerBlock = 384
+        public var totalSteps = 150_000
+        public var maxHeldDepth = 8
+        public init() {}
+    }
+
+    let cfg: FunctionCFG
+    let model: APIModel
+    let limits: Limits
+    let liveness: Liveness
+    private(set) var findings: [String: Diagnostic] = [:]
+    private var order: [String] = []
+
+    public init(cfg: FunctionCFG, model: APIModel, limits: Limits = Limits()) {
+        self.cfg = cfg
+        self.model = model
+        self.limits = limits
+        self.liveness = Liveness(cfg)
+    }
+
+    public mutating func run() -> [Diagnostic] {
+        var visited = Array(repeating: Set<PathState>(), count: cfg.blocks.count)
+        var queue: [(Int, Walker)] = [(cfg.entry, Walker(state: PathState(), path: nil))]
+        var head = 0
+        var steps = 0
+        var budgetHit = false
+        while head < queue.count {
+            var (block, walker) = queue[head]
+            queue[head].1 = Walker(state: PathState(), path: nil)
+            head += 1
+            prune(&walker.state, liveAt: block)
+            if visited[block].count >= limits.statesPerBlock {
+                // Too many distinct states here: forget tracked values, keep the GIL facts.
+                walker.state.facts = [:]
+                if visited[block].count >= limits.statesPerBlock * 2 { budgetHit = true; continue }
+            }
+            guard visited[block].insert(walker.state).inserted else { continue }
+            steps += 1
+            if steps > limits.totalSteps { budgetHit = true; break }
+            for next in step(block: block, walker: walker) { queue.append(next) }
+            if head > 4096 {
+                queue.removeFirst(head)
+                head = 0
+            }
+        }
+        if budgetHit {
+            report(.analysisBudget, at: cfg.location,
+                   "'\(cfg.name)' has more paths than the analysis explores (\(limits.statesPerBlock) states per block, \(limits.totalSteps) steps); findings in it may be incomplete",
+                   walker: nil, since: 0)
+        }
+        return order.compactMap { findings[$0] }
+    }
+
+    private func prune(_ state: inout PathState, liveAt block: Int) {
+        let live = liveness.liveIn[block]
+        if !state.facts.isEmpty {
+            state.facts = state.facts.filter { live.contains($0.key.root) }
+        }
+        if !state.released.isEmpty { state.released = state.released.filter { live.contains($0.root) } }
+        if !state.restored.isEmpty { state.restored = state.restored.filter { live.contains($0.root) } }
+    }
+
+    // MARK: - Blocks
+
+    private mutating func step(block: Int, walker: Walker) -> [(Int, Walker)] {
+        var walkers = [walker]
+        for element in cfg.blocks[block].elements {
+            var next: [Walker] = []
+            for var w in walkers {
+                execute(element, &w, into: &next)
+            }
+            walkers = next.filter { !$0.dead }
+            if walkers.isEmpty { return [] }
+        }
+        var successors: [(Int, Walker)] = []
+        for var w in walkers {
+            switch cfg.blocks[block].terminator {
+            case .jump(let target):
+                successors.append((target, w))
+            case .stop:
+                break
+            case .exit(let value, let location, let implicit):
+                leave(&w, returning: value, at: location, implicit: implicit)
+            case .branch(let condition, let t, let f, let location, let text):
+                let yes = assume(condition, true, w.state)
+                let no = assume(condition, false, w.state)
+                let forked = !yes.isEmpty && !no.isEmpty
+                for s in yes {
+                    var n = w
+                    n.state = s
+                    if forked { n.note(location, "taking the true branch (\(text))") }
+                    successors.append((t, n))
+                }
+                for s in no {
+                    var n = w
+                    n.state = s
+                    if forked { n.note(location, "taking the false branch (\(text))") }
+                    successors.append((f, n))
+                }
+            case .switchOn(let value, let cases, let defaultTarget, let location, let text):
+                successors += switchSuccessors(value, cases, defaultTarget, location, text, w)
+            }
+        }
+        return successors
+    }
+
+    private func switchSuccessors(_ value: Value, _ cases: [SwitchCase], _ defaultTarget: Int,
+                                  _ location: SourceLocation, _ text: String, _ w: Walker) -> [(Int, Walker)] {
+        if case .equals(let n)? = evaluate(value, w.state) {
+            let target = cases.first(where: { $0.low <= n && n <= $0.high })?.target ?? defaultTarget
+            return [(target, w)]
+        }
+        var out: [(Int, Walker)] = []
+        var excluded = Set<Int>()
+        var defaultState: PathState? = w.state
+        for c in cases {
+            for v in c.low...min(c.high, c.low + 64) { excluded.insert(v) }
+            var n = w
+            if c.low == c.high {
+                guard let s = assume(.compare(.eq, value, .constant(c.low)), true, w.state).first else { continue }
+                n.state = s
+                if let d = defaultState { defaultState = assume(.compare(.ne, value, .constant(c.low)), true, d).first }
+                n.note(location, "taking case \(c.low) of switch (\(text))")
+            } else {
+                n.note(location, "taking case \(c.low) ... \(c.high) of switch (\(text))")
+            }
+            out.append((c.target, n))
+        }
+        if let d = defaultState {
+            var n = w
+            n.state = d
+            n.note(location, "taking the default case of switch (\(text))")
+            out.append((defaultTarget, n))
+        }
+        return out
+    }
+
+    // MARK: - Elements
+
+    private mutating func execute(_ element: Element, _ w: inout Walker, into out: inout [Walker]) {
+        switch element {
+        case .declare(let key):
+            forget(key, in: &w.state)
+            out.append(w)
+        case .assign(let target, let value, let location):
+            assign(target, value, at: location, &w)
+            out.append(w)
+        case .pythonDereference(let location, let text):
+            if w.state.gil == .released {
+                report(.apiWithoutGIL, at: location,
+                       "dereference of Python object '\(text)' while the GIL is released on this path",
+                       walker: w, since: w.state.saves.last?.depth ?? 0)
+            }
+            out.append(w)
+        case .call(let site):
+            call(site, &w, into: &out)
+        }
+    }
+
+    private mutating func assign(_ target: StorageKey?, _ value: Value, at location: SourceLocation, _ w: inout Walker) {
+        guard let target else {
+            // A store through an unknown place may change anything that is not a plain local.
+            forgetNonLocal(&w.state)
+            return
+        }
+        let newFact = evaluate(value, w.state)
+        // Which live state does the value carry (`s = PyGILState_Ensure()`, `copy = s`)?
+        let carried = value.keysRead
+        overwrite(target, at: location, &w, keepingIfCarried: carried)
+        forget(target, in: &w.state)
+        if !target.isLocal { forgetAliased(&w.state) }
+        if let newFact { w.state.facts[target] = newFact }
+        if case .read(let source) = value {
+            for i in w.state.ensures.indices where w.state.ensures[i].keys.contains(source) {
+                w.state.ensures[i].keys.insert(target)
+            }
+            for i in w.state.saves.indices where w.state.saves[i].keys.contains(source) {
+                w.state.saves[i].keys.insert(target)
+            }
+        }
+        _ = carried
+    }
+
+    /// `target` gets a new value: a live state stored only there is lost.
+    private mutating func overwrite(_ target: StorageKey, at location: SourceLocation, _ w: inout Walker,
+                                    keepingIfCarried carried: [StorageKey]) {
+        if carried.contains(target) { return }
+        for kind in 0..<2 {
+            var list = kind == 0 ? w.state.ensures : w.state.saves
+            var i = 0
+            while i < list.count {
+                guard list[i].keys.contains(where: { target.isPrefix(of: $0) }) else { i += 1; continue }
+                list[i].keys = list[i].keys.filter { !target.isPrefix(of: $0) }
+                let remaining = list[i].keys.filter { !$0.isTemporary }
+                if remaining.isEmpty && !list[i].escaped && target.isLocal {
+                    let h = list[i]
+                    if kind == 0 {
+                        report(.ensureLeak, at: location,
+                               "GIL state '\(target.text)' from \(h.api)() is overwritten while still held; it can no longer be released",
+                               walker: w, since: h.depth)
+                    } else {
+                        report(.allowThreadsLeak, at: location,
+                               "thread state '\(target.text)' from \(h.api)() is overwritten before it is restored; the GIL is not re-acquired",
+                               walker: w, since: h.depth)
+                    }
+                    list.remove(at: i)
+                    continue
+                }
+                i += 1
+            }
+            if kind == 0 { w.state.ensures = list } else { w.state.saves = list }
+        }
+    }
+
+    private func forget(_ key: StorageKey, in state: inout PathState) {
+        if state.facts.isEmpty { return }
+        state.facts = state.facts.filter { !key.isPrefix(of: $0.key) }
+    }
+
+    private func forgetNonLocal(_ state: inout PathState) {
+        if state.facts.isEmpty { return }
+        state.facts = state.facts.filter { $0.key.isLocal && !liveness.addressTaken.contains($0.key.root) }
+    }
+
+    private func forgetAliased(_ state: inout PathState) {
+        if state.facts.isEmpty { return }
+        state.facts = state.facts.filter { !liveness.addressTaken.contains($0.key.root) }
+    }
+
+    // MARK: - Calls
+
+    private mutating func call(_ site: CallSite, _ w: inout Walker, into out: inout [Walker]) {
+        let rule = model.function(named: site.callee)
+        let name = site.callee
+        if let deprecated = rule?.deprecated {
+            var message = "\(name)() is deprecated since Python \(deprecated.since)"
+            if let removed = deprecated.removed { message += " and removed in \(removed)" }
+            if let replacement = deprecated.replacement { message += "; use \(replacement)" }
+            report(.deprecatedGILAPI, at: site.location, message, walker: nil, since: 0)
+        }
+        if w.state.gil == .released, model.requiresGIL(name), !site.isIndirect || rule != nil {
+            report(.apiWithoutGIL, at: site.location,
+                   "\(name)() needs the GIL, which is released on this path",
+                   walker: w, since: w.state.saves.last?.depth ?? 0)
+        }
+        if let result = site.result { forget(result, in: &w.state) }
+
+        switch rule?.effect {
+        case .ensure?:
+            ensure(site, slot: rule?.state ?? .result, &w)
+        case .release?:
+            release(site, slot: rule?.state ?? .argument(0), &w)
+        case .save?:
+            save(site, slot: rule?.state ?? .result, &w)
+        case .restore?:
+            restore(site, slot: rule?.state ?? .argument(0), &w)
+        case .acquire?:
+            w.state.gil = .held
+        case .releaseGIL?:
+            w.state.gil = .released
+        case .initialize?:
+            w.state.gil = .held
+        case .finalize?:
+            w.state.ensures.removeAll()
+            w.state.saves.removeAll()
+            w.state.gil = .unknown
+            w.note(site.location, "interpreter finalized here")
+        case .noreturn?:
+            w.dead = true
+        case .check?:
+            if let result = site.result {
+                switch w.state.gil {
+                case .held: w.state.facts[result] = .equals(1)
+                case .released: w.state.facts[result] = .equals(0)
+                case .unknown:
+                    var holding = w
+                    holding.state.gil = .held
+                    holding.state.facts[result] = .equals(1)
+                    holding.note(site.location, "assuming this thread holds the GIL (\(name)() is true)")
+                    out.append(holding)
+                    w.state.gil = .released
+                    w.state.facts[result] = .equals(0)
+                    w.note(site.location, "assuming this thread does not hold the GIL (\(name)() is false)")
+                }
+            }
+        case nil:
+            unknownCall(site, &w)
+        }
+        if site.declaredNoReturn { w.dead = true }
+        out.append(w)
+    }
+
+    /// The storage a state lives in at this call: where the result goes, or the argument named by the rule.
+    private func stateKey(_ site: CallSite, _ slot: StateSlot) -> StorageKey? {
+        switch slot {
+        case .result:
+            return site.result
+        case .argument(let n):
+            guard n < site.arguments.count else { return nil }
+            let a = site.arguments[n]
+            if let s = a.storage { return s }
+            if case .read(let k) = a.value { return k }
+            return nil
+        case .pointee(let n):
+            guard n < site.arguments.count else { return nil }
+            let a = site.arguments[n]
+            if let k = a.addressOf { return k }
+            if var k = a.storage {
+                k.path.append("*"); k.isLocal = false; k.text = "*" + k.text
+                return k
+            }
+            return nil
+        }
+    }
+
+    private mutating func ensure(_ site: CallSite, slot: StateSlot, _ w: inout Walker) {
+        let key = stateKey(site, slot)
+        if let key, slot != .result {
+            overwrite(key, at: site.location, &w, keepingIfCarried: [])
+        }
+        if w.state.ensures.count >= limits.maxHeldDepth { w.dead = true; return }
+        let escaped = key == nil
+        w.note(site.location, "GIL acquired here by \(site.callee)()")
+        w.state.ensures.append(Held(keys: key.map { [$0] } ?? [], site: site.location, api: site.callee,
+                                    escaped: escaped, previous: w.state.gil, depth: w.depth))
+        w.state.gil = .held
+        if let key { w.state.released.remove(key) }
+    }
+
+    private mutating func release(_ site: CallSite, slot: StateSlot, _ w: inout Walker) {
+        let key = stateKey(site, slot)
+        let live = w.state.ensures
+        if let key, let index = live.lastIndex(where: { $0.keys.contains(key) }) {
+            let inner = live[(index + 1)...].filter { !$0.escaped }
+            if let newest = inner.last {
+                report(.releaseOrder, at: site.location,
+                       "\(site.callee)() releases GIL state '\(live[index].name)' before the more recent state '\(newest.name)'",
+                       walker: w, since: live[index].depth)
+            } else {
+                w.state.gil = live[index].previous
+            }
+            w.state.ensures.remove(at: index)
+            w.state.released.insert(key)
+            w.note(site.location, "GIL state '\(key.text)' released here")
+            return
+        }
+        guard let key else {
+            // A state the analysis cannot name: give back the innermost one, if any.
+            if let index = live.lastIndex(where: { !$0.escaped }) {
+                w.state.gil = live[index].previous
+                w.state.ensures.remove(at: index)
+            } else {
+                w.state.gil = .unknown
+            }
+            return
+        }
+        let owned = key.isLocal && !cfg.parameters.contains(key.rootOnly) && !key.isTemporary
+        if w.state.released.contains(key) {
+            report(.releaseWithoutEnsure, at: site.location,
+                   "\(site.callee)() releases GIL state '\(key.text)', which was already released on this path",
+                   walker: w, since: 0)
+            w.state.gil = .unknown
+        } else if owned {
+            report(.releaseWithoutEnsure, at: site.location,
+                   "\(site.callee)() releases GIL state '\(key.text)', which is not held on this path",
+                   walker: w, since: 0)
+            w.state.gil = .unknown
+        } else {
+            // The caller's state (a parameter, a field, a global): releasing it is the caller's business.
+            w.state.gil = .unknown
+            w.state.released.insert(key)
+        }
+    }
+
+    private mutating func save(_ site: CallSite, slot: StateSlot, _ w: inout Walker) {
+        if w.state.gil == .released {
+            report(.nestedRelease, at: site.location,
+                   "\(site.callee)() releases the GIL, but it is already released on this path",
+                   walker: w, since: w.state.saves.last?.depth ?? 0)
+        }
+        let key = stateKey(site, slot)
+        if let key, slot != .result { overwrite(key, at: site.location, &w, keepingIfCarried: []) }
+        if w.state.saves.count >= limits.maxHeldDepth { w.dead = true; return }
+        w.note(site.location, "GIL released here by \(site.callee)()")
+        w.state.saves.append(Held(keys: key.map { [$0] } ?? [], site: site.location, api: site.callee,
+                                  escaped: key == nil, previous: w.state.gil, depth: w.depth))
+        w.state.gil = .released
+        if let key { w.state.restored.remove(key) }
+    }
+
+    private mutating func restore(_ site: CallSite, slot: StateSlot, _ w: inout Walker) {
+        let key = stateKey(site, slot)
+        let live = w.state.saves
+        if let key, let index = live.lastIndex(where: { $0.keys.contains(key) }) {
+            w.state.saves.remove(at: index)
+            w.state.gil = .held
+            w.state.restored.insert(key)
+            w.note(site.location, "GIL re-acquired here by \(site.callee)()")
+            return
+        }
+        defer { w.state.gil = .held }
+        guard let key else {
+            if let index = live.lastIndex(where: { !$0.escaped }) ?? live.indices.last { w.state.saves.remove(at: index) }
+            return
+        }
+        let owned = key.isLocal && !cfg.parameters.contains(key.rootOnly) && !key.isTemporary
+        if w.state.restored.contains(key) {
+            report(.restoreWithoutSave, at: site.location,
+                   "\(site.callee)() restores thread state '\(key.text)', which was already restored on this path",
+                   walker: w, since: 0)
+        } else if owned {
+            report(.restoreWithoutSave, at: site.location,
+                   "\(site.callee)() restores thread state '\(key.text)', which was not saved on this path",
+                   walker: w, since: 0)
+        } else {
+            w.state.restored.insert(key)
+        }
+    }
+
+    /// A call the model knows nothing about: it may change anything reachable through pointers, and a state
+    /// handed to it may be released by it.
+    private mutating func unknownCall(_ site: CallSite, _ w: inout Walker) {
+        forgetNonLocal(&w.state)
+        let isPythonAPI = model.requiresGIL(site.callee) && !site.isIndirect
+        for a in site.arguments {
+            if let k = a.addressOf { forget(k, in: &w.state) }
+            guard !isPythonAPI else { continue }
+            let handed = [a.addressOf, a.storage].compactMap { $0 } + a.value.keysRead
+            for k in handed {
+                for i in w.state.ensures.indices where w.state.ensures[i].keys.contains(k) {
+                    w.state.ensures[i].escaped = true
+                }
+                for i in w.state.saves.indices where w.state.saves[i].keys.contains(k) {
+                    w.state.saves[i].escaped = true
+                }
+            }
+        }
+    }
+
+    // MARK: - Leaving the function
+
+    private mutating func leave(_ w: inout Walker, returning value: Value?, at location: SourceLocation, implicit: Bool) {
+        let returned = Set(value?.keysRead ?? [])
+        let whereTo = implicit ? "before the end of the function" : "before this return"
+        for h in w.state.ensures where isLeaked(h, returned: returned) {
+            report(.ensureLeak, at: location,
+                   "GIL state '\(h.name)' acquired by \(h.api)() is not released \(whereTo)",
+                   walker: w, since: h.depth)
+        }
+        for h in w.state.saves where isLeaked(h, returned: returned) {
+            let what = h.keys.contains(where: { $0.text == "_save" })
+                ? "the GIL released by Py_BEGIN_ALLOW_THREADS is not re-acquired (thread state '_save' is not restored)"
+                : "thread state '\(h.name)' saved by \(h.api)() is not restored"
+            report(.allowThreadsLeak, at: location, "\(what) \(whereTo)", walker: w, since: h.depth)
+        }
+    }
+
+    private func isLeaked(_ h: Held, returned: Set<StorageKey>) -> Bool {
+        if h.escaped { return false }
+        if h.keys.contains(where: { k in returned.contains(where: { $0.isPrefix(of: k) || k.isPrefix(of: $0) }) }) {
+            return false
+        }
+        let named = h.keys.filter { !$0.isTemporary }
+        if named.isEmpty { return false }
+        if named.contains(where: { !$0.isLocal }) {
+            // Stored where the caller can reach it: a hand-off, unless this function releases it itself.
+            return named.contains(where: { cfg.releasedSomewhere.contains($0) })
+        }
+        return true
+    }
+
+    // MARK: - Values
+
+    func evaluate(_ v: Value, _ s: PathState) -> Fact? {
+        switch v {
+        case .constant(let n): return .equals(n)
+        case .read(let k): return s.facts[k]
+        case .addressOf, .nonZero: return .notEquals([0])
+        case .unknown: return nil
+        case .not(let a):
+            guard let t = evaluate(a, s)?.truth else { return nil }
+            return .equals(t ? 0 : 1)
+        case .compare(let op, let a, let b):
+            let fa = evaluate(a, s), fb = evaluate(b, s)
+            if case .equals(let x)? = fa, case .equals(let y)? = fb {
+                let r: Bool
+                switch op {
+                case .eq: r = x == y
+                case .ne: r = x != y
+                case .lt: r = x < y
+                case .le: r = x <= y
+                case .gt: r = x > y
+                case .ge: r = x >= y
+                }
+                return .equals(r ? 1 : 0)
+            }
+            if op == .eq || op == .ne {
+                var different = false
+                if case .equals(let x)? = fa, case .notEquals(let set)? = fb, set.contains(x) { different = true }
+                if case .equals(let y)? = fb, case .notEquals(let set)? = fa, set.contains(y) { different = true }
+                if different { return .equals(op == .eq ? 0 : 1) }
+            }
+            return nil
+        case .and(let a, let b):
+            let ta = evaluate(a, s)?.truth, tb = evaluate(b, s)?.truth
+            if ta == false || tb == false { return .equals(0) }
+            if ta == true && tb == true { return .equals(1) }
+            return nil
+        case .or(let a, let b):
+            let ta = evaluate(a, s)?.truth, tb = evaluate(b, s)?.truth
+            if ta == true || tb == true { return .equals(1) }
+            if ta == false && tb == false { return .equals(0) }
+            return nil
+        case .select(let c, let a, let b):
+            guard let t = evaluate(c, s)?.truth else {
+                let fa = evaluate(a, s)
+                return fa == evaluate(b, s) ? fa : nil
+            }
+            return evaluate(t ? a : b, s)
+        }
+    }
+
+    /// The states in which `v` has truth value `truth`, refined with what that teaches (none when infeasible).
+    func assume(_ v: Value, _ truth: Bool, _ s: PathState) -> [PathState] {
+        if let t = evaluate(v, s)?.truth { return t == truth ? [s] : [] }
+        switch v {
+        case .read(let k):
+            var n = s
+            if truth {
+                switch s.facts[k] {
+                case .notEquals(var set)?: set.insert(0); n.facts[k] = .notEquals(set)
+                default: n.facts[k] = .notEquals([0])
+                }
+            } else {
+                n.facts[k] = .equals(0)
+            }
+            return [n]
+        case .not(let a):
+            return assume(a, !truth, s)
+        case .compare(let op, let a, let b) where op == .eq || op == .ne:
+            let equal = (op == .eq) == truth
+            if case .read(let k) = a, case .constant(let c) = b { return [refine(s, k, c, equal)] }
+            if case .read(let k) = b, case .constant(let c) = a { return [refine(s, k, c, equal)] }
+            return [s]
+        case .and(let a, let b):
+            if truth { return assume(a, true, s).flatMap { assume(b, true, $0) } }
+            return assume(a, false, s) + assume(a, true, s).flatMap { assume(b, false, $0) }
+        case .or(let a, let b):
+            if !truth { return assume(a, false, s).flatMap { assume(b, false, $0) } }
+            return assume(a, true, s) + assume(a, false, s).flatMap { assume(b, true, $0) }
+        case .select(let c, let a, let b):
+            return assume(c, true, s).flatMap { assume(a, truth, $0) }
+                + assume(c, false, s).flatMap { assume(b, truth, $0) }
+        default:
+            return [s]
+        }
+    }
+
+    private func refine(_ s: PathState, _ k: StorageKey, _ c: Int, _ equal: Bool) -> PathState {
+        var n = s
+        if equal {
+            n.facts[k] = .equals(c)
+        } else {
+            switch s.facts[k] {
+            case .notEquals(var set)?: set.insert(c); n.facts[k] = .notEquals(set)
+            default: n.facts[k] = .notEquals([c])
+            }
+        }
+        return n
+    }
+
+    // MARK: - Findings
+
+    private mutating func report(_ rule: RuleID, at location: SourceLocation, _ message: String,
+                                 walker: Walker?, since depth: Int) {
+        let id = "\(rule.rawValue)|\(location.file)|\(location.line)|\(location.column)|\(message)"
+        guard findings[id] == nil else { return }
+        let notes = walker?.path?.notes(since: max(depth, 1)) ?? []
+        findings[id] = Diagnostic(ruleId: rule.rawValue, severity: rule.info.severity, file: location.file,
+                                  line: location.line, column: location.column, function: cfg.name,
+                                  message: message, path: notes)
+        order.append(id)
+    }
+}

@@ -1,0 +1,212 @@
+import Diagnostics
+
+/// Documentation of every rule, shown by `gilcheck rules`, `gilcheck explain` and in SARIF's rule table.
+public enum RuleCatalog {
+    public static var all: [RuleInfo] { RuleID.allCases.map(info) }
+
+    public static func info(_ id: RuleID) -> RuleInfo {
+        switch id {
+        case .ensureLeak:
+            return RuleInfo(
+                id: id.rawValue, severity: .error,
+                summary: "a path leaves the function still holding a GIL state from PyGILState_Ensure()",
+                rationale: """
+                    PyGILState_Ensure() takes the GIL for this thread and PyGILState_Release() gives it back. When one \
+                    path (an early return, an error branch, a goto past the cleanup) skips the release, this thread keeps \
+                    the GIL after the function returns. Every other thread that needs Python then waits forever: the \
+                    program hangs, often much later and far from the cause.
+                    """,
+                wrong: """
+                    int call_hook(PyObject *fn) {
+                        PyGILState_STATE st = PyGILState_Ensure();
+                        PyObject *r = PyObject_CallNoArgs(fn);
+                        if (r == NULL)
+                            return -1;              /* GIL still held */
+                        Py_DECREF(r);
+                        PyGILState_Release(st);
+                        return 0;
+                    }
+                    """,
+                right: """
+                    int call_hook(PyObject *fn) {
+                        int rc = 0;
+                        PyGILState_STATE st = PyGILState_Ensure();
+                        PyObject *r = PyObject_CallNoArgs(fn);
+                        if (r == NULL) { rc = -1; goto done; }
+                        Py_DECREF(r);
+                    done:
+                        PyGILState_Release(st);
+                        return rc;
+                    }
+                    """)
+        case .releaseWithoutEnsure:
+            return RuleInfo(
+                id: id.rawValue, severity: .error,
+                summary: "PyGILState_Release() of a state that is not held on this path",
+                rationale: """
+                    Releasing a state twice, or on a path that skipped the PyGILState_Ensure() that produced it, \
+                    releases a GIL this thread does not hold or frees its thread state twice. CPython aborts with \
+                    "Fatal Python error: PyGILState_Release: thread state must be current when releasing", or \
+                    corrupts the interpreter's thread bookkeeping.
+                    """,
+                wrong: """
+                    void notify(int ready) {
+                        PyGILState_STATE st;
+                        if (ready)
+                            st = PyGILState_Ensure();
+                        run_callbacks();
+                        PyGILState_Release(st);     /* not held when !ready */
+                    }
+                    """,
+                right: """
+                    void notify(int ready) {
+                        PyGILState_STATE st;
+                        if (ready)
+                            st = PyGILState_Ensure();
+                        run_callbacks();
+                        if (ready)
+                            PyGILState_Release(st);
+                    }
+                    """)
+        case .releaseOrder:
+            return RuleInfo(
+                id: id.rawValue, severity: .warning,
+                summary: "GIL states released out of order (not last-in, first-out)",
+                rationale: """
+                    Nested PyGILState_Ensure() calls are legal, but each state records what the thread had before it; \
+                    releasing an outer state while an inner one is live restores the wrong thread state, and the \
+                    inner release then fails or leaves the GIL in the wrong hands.
+                    """,
+                wrong: """
+                    PyGILState_STATE a = PyGILState_Ensure();
+                    PyGILState_STATE b = PyGILState_Ensure();
+                    PyGILState_Release(a);          /* b is the innermost */
+                    PyGILState_Release(b);
+                    """,
+                right: """
+                    PyGILState_STATE a = PyGILState_Ensure();
+                    PyGILState_STATE b = PyGILState_Ensure();
+                    PyGILState_Release(b);
+                    PyGILState_Release(a);
+                    """)
+        case .allowThreadsLeak:
+            return RuleInfo(
+                id: id.rawValue, severity: .error,
+                summary: "a path leaves the function with the GIL released by Py_BEGIN_ALLOW_THREADS / PyEval_SaveThread()",
+                rationale: """
+                    Code between Py_BEGIN_ALLOW_THREADS and Py_END_ALLOW_THREADS runs without the GIL. A return or \
+                    goto out of that region skips the re-acquisition: the caller, which believes it holds the GIL, \
+                    runs Python code without it and crashes at random, and the saved thread state is lost.
+                    """,
+                wrong: """
+                    Py_BEGIN_ALLOW_THREADS
+                    n = read(fd, buf, len);
+                    if (n < 0)
+                        return PyErr_SetFromErrno(PyExc_OSError);   /* GIL not re-acquired */
+                    Py_END_ALLOW_THREADS
+                    """,
+                right: """
+                    Py_BEGIN_ALLOW_THREADS
+                    n = read(fd, buf, len);
+                    Py_END_ALLOW_THREADS
+                    if (n < 0)
+                        return PyErr_SetFromErrno(PyExc_OSError);
+                    """)
+        case .restoreWithoutSave:
+            return RuleInfo(
+                id: id.rawValue, severity: .error,
+                summary: "PyEval_RestoreThread() of a thread state that was not saved on this path",
+                rationale: """
+                    Restoring a thread state that this path never saved (or already restored) takes the GIL a \
+                    second time from a thread that already holds it: CPython deadlocks on itself or aborts with a \
+                    fatal error about the thread state.
+                    """,
+                wrong: """
+                    PyThreadState *ts = NULL;
+                    if (slow)
+                        ts = PyEval_SaveThread();
+                    compute();
+                    PyEval_RestoreThread(ts);       /* never saved when !slow */
+                    """,
+                right: """
+                    PyThreadState *ts = NULL;
+                    if (slow)
+                        ts = PyEval_SaveThread();
+                    compute();
+                    if (slow)
+                        PyEval_RestoreThread(ts);
+                    """)
+        case .nestedRelease:
+            return RuleInfo(
+                id: id.rawValue, severity: .error,
+                summary: "the GIL is released again while already released on this path",
+                rationale: """
+                    PyEval_SaveThread() (and Py_BEGIN_ALLOW_THREADS, Py_UNBLOCK_THREADS) must be called with the \
+                    GIL held. Calling it a second time without a restore in between makes CPython abort with \
+                    "Fatal Python error: PyEval_SaveThread: the function must be called with the GIL held".
+                    """,
+                wrong: """
+                    Py_BEGIN_ALLOW_THREADS
+                    prepare();
+                    Py_BEGIN_ALLOW_THREADS          /* already released */
+                    compute();
+                    Py_END_ALLOW_THREADS
+                    Py_END_ALLOW_THREADS
+                    """,
+                right: """
+                    Py_BEGIN_ALLOW_THREADS
+                    prepare();
+                    compute();
+                    Py_END_ALLOW_THREADS
+                    """)
+        case .apiWithoutGIL:
+            return RuleInfo(
+                id: id.rawValue, severity: .error,
+                summary: "Python C API called (or a Python object dereferenced) while the GIL is released",
+                rationale: """
+                    Nearly every Py* function, and every touch of a PyObject's fields (reference counts included), \
+                    needs the GIL. Without it two threads race on the interpreter's state: the program crashes \
+                    rarely, far from the cause, and no test reproduces it. The functions documented as safe without \
+                    the GIL are listed with `gil: free` in rules/cpython.yml.
+                    """,
+                wrong: """
+                    Py_BEGIN_ALLOW_THREADS
+                    result = compress(buf, len);
+                    Py_DECREF(input);               /* needs the GIL */
+                    Py_END_ALLOW_THREADS
+                    """,
+                right: """
+                    Py_BEGIN_ALLOW_THREADS
+                    result = compress(buf, len);
+                    Py_END_ALLOW_THREADS
+                    Py_DECREF(input);
+                    """)
+        case .deprecatedGILAPI:
+            return RuleInfo(
+                id: id.rawValue, severity: .warning,
+                summary: "a deprecated or removed GIL API is called",
+                rationale: """
+                    PyEval_InitThreads() and PyEval_ThreadsInitialized() do nothing since Python 3.9; \
+                    PyEval_AcquireLock() and PyEval_ReleaseLock() take the GIL without setting the thread state. All \
+                    four are gone from the headers of Python 3.13, so the code stops compiling there.
+                    """,
+                wrong: """
+                    Py_Initialize();
+                    PyEval_InitThreads();
+                    """,
+                right: """
+                    Py_Initialize();
+                    """)
+        case .analysisBudget:
+            return RuleInfo(
+                id: id.rawValue, severity: .note,
+                summary: "a function has more paths than the analysis explores; findings in it may be incomplete",
+                rationale: """
+                    The analysis follows every path, merging paths whose GIL state and tracked values agree. A \
+                    function whose paths do not merge (many independent flags, deep nesting) is cut off after a \
+                    budget rather than slowing the run down; the note says so instead of guessing.
+                    """,
+                wrong: "", right: "")
+        }
+    }
+}
