@@ -23,9 +23,18 @@ final class CFGBuilder {
     private var releasedSomewhere: Set<StorageKey> = []
     private var parameterKeys: [StorageKey] = []
 
-    init(model: APIModel, typeFacts: TypeFacts) {
+    private let macros: MacroUses
+
+    init(model: APIModel, typeFacts: TypeFacts, macros: MacroUses) {
         self.model = model
         self.typeCache = typeFacts
+        self.macros = macros
+    }
+
+    /// The macro whose expansion produced `c`, when there is one.
+    private func macroName(at c: Cursor) -> String? {
+        let loc = c.location
+        return macros.name(file: loc.file, offset: loc.offset)
     }
 
     func build(function: Cursor, body: Cursor) -> FunctionCFG {
@@ -333,7 +342,7 @@ final class CFGBuilder {
         }
         let value = lowerExpression(c)
         blocks[current].terminator = .branch(value, whenTrue: whenTrue, whenFalse: whenFalse, c.location,
-                                             text: text(of: c))
+                                             text: macroName(at: c) != nil ? nil : text(of: c))
         current = newBlock()
     }
 
@@ -538,7 +547,14 @@ final class CFGBuilder {
         }
         let noReturn = calleeDecl.map { typeCache.isNoReturn($0) } ?? false
         let result: StorageKey? = discarded || c.type.canonical.kind == CXType_Void ? nil : newTemporary(callee + "()")
-        let site = CallSite(callee: callee, location: c.location, arguments: arguments, result: result,
+        var shown = callee + "()"
+        if let macro = macroName(at: c), macro != callee {
+            shown = macro.first.map { $0.isLetter || $0 == "_" } == true ? "\(macro) (calls \(callee)())" : shown
+            if model.function(named: callee)?.effect != nil, macro.hasPrefix("Py_"), !macro.dropFirst(3).contains(where: \.isLowercase) {
+                shown = macro  // Py_BEGIN_ALLOW_THREADS, Py_BLOCK_THREADS, ...
+            }
+        }
+        let site = CallSite(callee: callee, shown: shown, location: c.location, arguments: arguments, result: result,
                             declaredNoReturn: noReturn, isIndirect: indirect)
         if let rule = model.function(named: callee), let effect = rule.effect, effect == .release || effect == .restore,
            let slot = rule.state {
@@ -686,7 +702,7 @@ final class CFGBuilder {
         if tokens.count >= 3, Self.binaryOperators.contains(tokens[tokens.count - 2]) {
             return tokens[tokens.count - 2]
         }
-        guard c.isInMacroExpansion || tokens.count < 3 else { return "?" }
+        guard macroName(at: c) != nil || tokens.count < 3 else { return "?" }
         // Assignment keeps the left operand's type; arithmetic on an enum gives int, pointer arithmetic has an
         // integer right operand, comparisons and logic give int.
         let result = c.type.canonical, left = stripped(kids[0]).type.canonical
@@ -792,4 +808,18 @@ func joinTokens(_ tokens: [String]) -> String {
         previous = t
     }
     return out
+}
+
+/// Where macros are used in a translation unit: libclang reports code from a macro at the macro's use.
+final class MacroUses {
+    private var uses: [String: [Int: String]] = [:]
+
+    init(_ tu: TranslationUnit) {
+        for c in tu.root.children where c.kind == CXCursor_MacroExpansion {
+            let loc = c.location
+            uses[loc.file, default: [:]][loc.offset] = c.spelling
+        }
+    }
+
+    func name(file: String, offset: Int) -> String? { uses[file]?[offset] }
 }

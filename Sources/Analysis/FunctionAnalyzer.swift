@@ -21,6 +21,7 @@ public final class TranslationUnitAnalyzer {
     /// `include` decides which files' functions are analyzed (by path).
     public func analyze(_ tu: TranslationUnit, include: (String) -> Bool) -> Result {
         let facts = TypeFacts()
+        let macros = MacroUses(tu)
         var diagnostics: [Diagnostic] = []
         var count = 0
         var seen = Set<String>()
@@ -34,7 +35,7 @@ public final class TranslationUnitAnalyzer {
                     guard include(loc.file), seen.insert("\(loc.file):\(loc.offset)").inserted else { continue }
                     guard let body = c.children.last(where: { $0.kind == CXCursor_CompoundStmt }) else { continue }
                     count += 1
-                    let cfg = CFGBuilder(model: model, typeFacts: facts).build(function: c, body: body)
+                    let cfg = CFGBuilder(model: model, typeFacts: facts, macros: macros).build(function: c, body: body)
                     var explorer = PathExplorer(cfg: cfg, model: model, limits: limits)
                     diagnostics += explorer.run()
                 case CXCursor_Namespace, CXCursor_LinkageSpec, CXCursor_StructDecl, CXCursor_ClassDecl,
@@ -52,11 +53,12 @@ public final class TranslationUnitAnalyzer {
     /// The CFG of one function, for `--dump-cfg`.
     public func cfg(of name: String, in tu: TranslationUnit) -> FunctionCFG? {
         let facts = TypeFacts()
+        let macros = MacroUses(tu)
         func find(_ cursor: Cursor) -> FunctionCFG? {
             for c in cursor.children {
                 if c.spelling == name, c.isDefinition,
                    let body = c.children.last(where: { $0.kind == CXCursor_CompoundStmt }) {
-                    return CFGBuilder(model: model, typeFacts: facts).build(function: c, body: body)
+                    return CFGBuilder(model: model, typeFacts: facts, macros: macros).build(function: c, body: body)
                 }
                 if [CXCursor_Namespace, CXCursor_LinkageSpec, CXCursor_StructDecl, CXCursor_ClassDecl].contains(c.kind),
                    let hit = find(c) {
@@ -88,7 +90,7 @@ extension FunctionCFG {
             switch b.terminator {
             case .jump(let t): out += "  B\(i) -> B\(t);\n"
             case .branch(_, let t, let f, _, let text):
-                let txt = text.replacingOccurrences(of: "\"", with: "\\\"")
+                let txt = (text ?? "macro").replacingOccurrences(of: "\"", with: "\\\"")
                 out += "  B\(i) -> B\(t) [label=\"\(txt)\"];\n  B\(i) -> B\(f) [label=\"!\", style=dashed];\n"
             case .switchOn(_, let cases, let d, _, _):
                 for c in cases { out += "  B\(i) -> B\(c.target) [label=\"case \(c.low)\"];\n" }

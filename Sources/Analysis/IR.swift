@@ -76,6 +76,9 @@ public struct CallArgument: Sendable {
 
 public struct CallSite: Sendable {
     public var callee: String
+    /// How the user wrote it: `Py_DECREF()`, or the macro `Py_BEGIN_ALLOW_THREADS`, or
+    /// `PyList_GET_ITEM (calls Py_TYPE())` for a call inside a macro of another name.
+    public var shown: String
     public var location: SourceLocation
     public var arguments: [CallArgument]
     /// The temporary receiving the result; nil when the result is discarded.
@@ -104,7 +107,8 @@ public struct SwitchCase: Sendable {
 
 public enum Terminator: Sendable {
     case jump(Int)
-    case branch(Value, whenTrue: Int, whenFalse: Int, SourceLocation, text: String)
+    /// `text` is nil for conditions inside macro expansions, which get no path note.
+    case branch(Value, whenTrue: Int, whenFalse: Int, SourceLocation, text: String?)
     case switchOn(Value, cases: [SwitchCase], defaultTarget: Int, SourceLocation, text: String)
     /// Leaves the function; `implicit` when control falls off the closing brace.
     case exit(Value?, SourceLocation, implicit: Bool)

@@ -42,7 +42,7 @@ struct Held: Hashable {
 
     var name: String {
         let named = keys.filter { !$0.isTemporary }.map(\.text).sorted()
-        return named.first ?? "\(api)()"
+        return named.first ?? api
     }
 }
 
@@ -186,17 +186,17 @@ public struct PathExplorer {
             case .branch(let condition, let t, let f, let location, let text):
                 let yes = assume(condition, true, w.state)
                 let no = assume(condition, false, w.state)
-                let forked = !yes.isEmpty && !no.isEmpty
+                let forked = !yes.isEmpty && !no.isEmpty && text != nil
                 for s in yes {
                     var n = w
                     n.state = s
-                    if forked { n.note(location, "taking the true branch (\(text))") }
+                    if forked { n.note(location, "taking the true branch (\(text ?? ""))") }
                     successors.append((t, n))
                 }
                 for s in no {
                     var n = w
                     n.state = s
-                    if forked { n.note(location, "taking the false branch (\(text))") }
+                    if forked { n.note(location, "taking the false branch (\(text ?? ""))") }
                     successors.append((f, n))
                 }
             case .switchOn(let value, let cases, let defaultTarget, let location, let text):
@@ -298,11 +298,11 @@ public struct PathExplorer {
                     let h = list[i]
                     if kind == 0 {
                         report(.ensureLeak, at: location,
-                               "GIL state '\(target.text)' from \(h.api)() is overwritten while still held; it can no longer be released",
+                               "GIL state '\(target.text)' from \(h.api) is overwritten while still held; it can no longer be released",
                                walker: w, since: h.depth)
                     } else {
                         report(.allowThreadsLeak, at: location,
-                               "thread state '\(target.text)' from \(h.api)() is overwritten before it is restored; the GIL is not re-acquired",
+                               "thread state '\(target.text)' from \(h.api) is overwritten before it is restored; the GIL is not re-acquired",
                                walker: w, since: h.depth)
                     }
                     list.remove(at: i)
@@ -335,14 +335,14 @@ public struct PathExplorer {
         let rule = model.function(named: site.callee)
         let name = site.callee
         if let deprecated = rule?.deprecated {
-            var message = "\(name)() is deprecated since Python \(deprecated.since)"
+            var message = "\(site.shown) is deprecated since Python \(deprecated.since)"
             if let removed = deprecated.removed { message += " and removed in \(removed)" }
             if let replacement = deprecated.replacement { message += "; use \(replacement)" }
             report(.deprecatedGILAPI, at: site.location, message, walker: nil, since: 0)
         }
         if w.state.gil == .released, model.requiresGIL(name), !site.isIndirect || rule != nil {
             report(.apiWithoutGIL, at: site.location,
-                   "\(name)() needs the GIL, which is released on this path",
+                   "\(site.shown) needs the GIL, which is released on this path",
                    walker: w, since: w.state.saves.last?.depth ?? 0)
         }
         if let result = site.result { forget(result, in: &w.state) }
@@ -378,11 +378,11 @@ public struct PathExplorer {
                     var holding = w
                     holding.state.gil = .held
                     holding.state.facts[result] = .equals(1)
-                    holding.note(site.location, "assuming this thread holds the GIL (\(name)() is true)")
+                    holding.note(site.location, "assuming this thread holds the GIL (\(site.shown) is true)")
                     out.append(holding)
                     w.state.gil = .released
                     w.state.facts[result] = .equals(0)
-                    w.note(site.location, "assuming this thread does not hold the GIL (\(name)() is false)")
+                    w.note(site.location, "assuming this thread does not hold the GIL (\(site.shown) is false)")
                 }
             }
         case nil:
@@ -422,8 +422,8 @@ public struct PathExplorer {
         }
         if w.state.ensures.count >= limits.maxHeldDepth { w.dead = true; return }
         let escaped = key == nil
-        w.note(site.location, "GIL acquired here by \(site.callee)()")
-        w.state.ensures.append(Held(keys: key.map { [$0] } ?? [], site: site.location, api: site.callee,
+        w.note(site.location, "GIL acquired here by \(site.shown)")
+        w.state.ensures.append(Held(keys: key.map { [$0] } ?? [], site: site.location, api: site.shown,
                                     escaped: escaped, previous: w.state.gil, depth: w.depth))
         w.state.gil = .held
         if let key { w.state.released.remove(key) }
@@ -436,7 +436,7 @@ public struct PathExplorer {
             let inner = live[(index + 1)...].filter { !$0.escaped }
             if let newest = inner.last {
                 report(.releaseOrder, at: site.location,
-                       "\(site.callee)() releases GIL state '\(live[index].name)' before the more recent state '\(newest.name)'",
+                       "\(site.shown) releases GIL state '\(live[index].name)' before the more recent state '\(newest.name)'",
                        walker: w, since: live[index].depth)
             } else {
                 w.state.gil = live[index].previous
@@ -459,12 +459,12 @@ public struct PathExplorer {
         let owned = key.isLocal && !cfg.parameters.contains(key.rootOnly) && !key.isTemporary
         if w.state.released.contains(key) {
             report(.releaseWithoutEnsure, at: site.location,
-                   "\(site.callee)() releases GIL state '\(key.text)', which was already released on this path",
+                   "\(site.shown) releases GIL state '\(key.text)', which was already released on this path",
                    walker: w, since: 0)
             w.state.gil = .unknown
         } else if owned {
             report(.releaseWithoutEnsure, at: site.location,
-                   "\(site.callee)() releases GIL state '\(key.text)', which is not held on this path",
+                   "\(site.shown) releases GIL state '\(key.text)', which is not held on this path",
                    walker: w, since: 0)
             w.state.gil = .unknown
         } else {
@@ -477,14 +477,14 @@ public struct PathExplorer {
     private mutating func save(_ site: CallSite, slot: StateSlot, _ w: inout Walker) {
         if w.state.gil == .released {
             report(.nestedRelease, at: site.location,
-                   "\(site.callee)() releases the GIL, but it is already released on this path",
+                   "\(site.shown) releases the GIL, but it is already released on this path",
                    walker: w, since: w.state.saves.last?.depth ?? 0)
         }
         let key = stateKey(site, slot)
         if let key, slot != .result { overwrite(key, at: site.location, &w, keepingIfCarried: []) }
         if w.state.saves.count >= limits.maxHeldDepth { w.dead = true; return }
-        w.note(site.location, "GIL released here by \(site.callee)()")
-        w.state.saves.append(Held(keys: key.map { [$0] } ?? [], site: site.location, api: site.callee,
+        w.note(site.location, "GIL released here by \(site.shown)")
+        w.state.saves.append(Held(keys: key.map { [$0] } ?? [], site: site.location, api: site.shown,
                                   escaped: key == nil, previous: w.state.gil, depth: w.depth))
         w.state.gil = .released
         if let key { w.state.restored.remove(key) }
@@ -497,7 +497,7 @@ public struct PathExplorer {
             w.state.saves.remove(at: index)
             w.state.gil = .held
             w.state.restored.insert(key)
-            w.note(site.location, "GIL re-acquired here by \(site.callee)()")
+            w.note(site.location, "GIL re-acquired here by \(site.shown)")
             return
         }
         defer { w.state.gil = .held }
@@ -508,11 +508,11 @@ public struct PathExplorer {
         let owned = key.isLocal && !cfg.parameters.contains(key.rootOnly) && !key.isTemporary
         if w.state.restored.contains(key) {
             report(.restoreWithoutSave, at: site.location,
-                   "\(site.callee)() restores thread state '\(key.text)', which was already restored on this path",
+                   "\(site.shown) restores thread state '\(key.text)', which was already restored on this path",
                    walker: w, since: 0)
         } else if owned {
             report(.restoreWithoutSave, at: site.location,
-                   "\(site.callee)() restores thread state '\(key.text)', which was not saved on this path",
+                   "\(site.shown) restores thread state '\(key.text)', which was not saved on this path",
                    walker: w, since: 0)
         } else {
             w.state.restored.insert(key)
@@ -546,13 +546,13 @@ public struct PathExplorer {
         let whereTo = implicit ? "before the end of the function" : "before this return"
         for h in w.state.ensures where isLeaked(h, returned: returned) {
             report(.ensureLeak, at: location,
-                   "GIL state '\(h.name)' acquired by \(h.api)() is not released \(whereTo)",
+                   "GIL state '\(h.name)' acquired by \(h.api) is not released \(whereTo)",
                    walker: w, since: h.depth)
         }
         for h in w.state.saves where isLeaked(h, returned: returned) {
             let what = h.keys.contains(where: { $0.text == "_save" })
                 ? "the GIL released by Py_BEGIN_ALLOW_THREADS is not re-acquired (thread state '_save' is not restored)"
-                : "thread state '\(h.name)' saved by \(h.api)() is not restored"
+                : "thread state '\(h.name)' saved by \(h.api) is not restored"
             report(.allowThreadsLeak, at: location, "\(what) \(whereTo)", walker: w, since: h.depth)
         }
     }
@@ -675,7 +675,9 @@ public struct PathExplorer {
 
     private mutating func report(_ rule: RuleID, at location: SourceLocation, _ message: String,
                                  walker: Walker?, since depth: Int) {
-        let id = "\(rule.rawValue)|\(location.file)|\(location.line)|\(location.column)|\(message)"
+        // One API finding per place: a macro that expands to several calls is one mistake.
+        let distinct = rule == .apiWithoutGIL ? "" : message
+        let id = "\(rule.rawValue)|\(location.file)|\(location.line)|\(location.column)|\(distinct)"
         guard findings[id] == nil else { return }
         let notes = walker?.path?.notes(since: max(depth, 1)) ?? []
         findings[id] = Diagnostic(ruleId: rule.rawValue, severity: rule.info.severity, file: location.file,
