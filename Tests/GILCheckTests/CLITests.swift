@@ -1,0 +1,159 @@
+import Foundation
+import Testing
+
+/// Runs the built `gilcheck` binary and returns its exit status, stdout and stderr.
+func runGILCheck(_ arguments: [String], cwd: URL = packageRoot) throws -> (status: Int32, out: String, err: String) {
+    let exe = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    let candidates = [exe.appendingPathComponent("gilcheck"), exe.deletingLastPathComponent().appendingPathComponent("gilcheck"),
+                      packageRoot.appendingPathComponent(".build/debug/gilcheck")]
+    guard let binary = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
+        throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: "gilcheck binary next to \(exe.path)"])
+    }
+    let p = Process()
+    p.executableURL = binary
+    p.arguments = arguments
+    p.currentDirectoryURL = cwd
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    let e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+}
+
+func temporaryFile(_ name: String, _ text: String) throws -> URL {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gilcheck-tests-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    let url = dir.appendingPathComponent(name)
+    try text.write(to: url, atomically: true, encoding: .utf8)
+    return url
+}
+
+@Suite("Command line")
+struct CLITests {
+    @Test("the bundled example gives clang-style findings with notes and exit status 1")
+    func example() throws {
+        let r = try runGILCheck(["lint", "examples/render_hooks.c"])
+        #expect(r.status == 1)
+        #expect(r.out.contains("examples/render_hooks.c:45:9: error: GIL state 'gil' acquired by PyGILState_Ensure() is not released before this return [ensure-leak]"))
+        #expect(r.out.contains("        return -1;\n        ^\n"))
+        #expect(r.out.contains("examples/render_hooks.c:42:28: note: GIL acquired here"))
+        #expect(r.out.contains("[api-without-gil]"))
+        #expect(!r.out.contains("node_evaluate"))
+    }
+
+    @Test("correct code exits 0 and prints nothing")
+    func clean() throws {
+        let f = try temporaryFile("ok.c", """
+            #include <Python.h>
+            void ok(void) { PyGILState_STATE s = PyGILState_Ensure(); PyGILState_Release(s); }
+            """)
+        let r = try runGILCheck(["lint", f.path])
+        #expect(r.status == 0)
+        #expect(r.out.isEmpty)
+    }
+
+    @Test("a missing input is a usage error with exit status 2 and a one-line message")
+    func missingInput() throws {
+        let r = try runGILCheck(["lint", "/nonexistent/x.c"])
+        #expect(r.status == 2)
+        #expect(r.out.contains("/nonexistent/x.c does not exist"))
+    }
+
+    @Test("no inputs, an unknown flag or an unknown rule id is a usage error")
+    func usage() throws {
+        #expect(try runGILCheck(["lint"]).status == 2)
+        let unknownFlag = try runGILCheck(["lint", "--frobnicate", "examples/render_hooks.c"])
+        #expect(unknownFlag.status == 2)
+        #expect(unknownFlag.err.contains("--frobnicate"))
+        let r = try runGILCheck(["lint", "--only", "ensure-leek", "examples/render_hooks.c"])
+        #expect(r.status == 2)
+        #expect(r.err.contains("did you mean 'ensure-leak'"))
+    }
+
+    @Test("a bad rules file names the file, the line and the fix, with exit status 2")
+    func badRules() throws {
+        let rules = try temporaryFile("bad.yml", "version: 1\nfunctions:\n  ctx_enter: { efect: ensure }\n")
+        let r = try runGILCheck(["lint", "--rules", rules.path, "examples/render_hooks.c"])
+        #expect(r.status == 2)
+        #expect(r.err.contains("bad.yml:3"))
+        #expect(r.err.contains("did you mean 'effect'"))
+    }
+
+    @Test("a file with syntax errors is reported with clang's errors, exit 3, and other files are still analyzed")
+    func parseError() throws {
+        let broken = try temporaryFile("broken.c", "#include <Python.h>\nint f(void) { return 1 +; }\n")
+        let r = try runGILCheck(["lint", broken.path, "examples/render_hooks.c"])
+        #expect(r.status == 3)
+        #expect(r.out.contains("broken.c:2:"))
+        #expect(r.out.contains("[gilcheck-parse-error]"))
+        #expect(r.out.contains("[ensure-leak]"))
+    }
+
+    @Test("JSON output follows the documented schema")
+    func json() throws {
+        let r = try runGILCheck(["lint", "--format", "json", "examples/render_hooks.c"])
+        #expect(r.status == 1)
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
+        #expect(doc["schemaVersion"] as? Int == 1)
+        let findings = try #require(doc["findings"] as? [[String: Any]])
+        #expect(findings.count == 3)
+        let first = try #require(findings.first)
+        for key in ["ruleId", "file", "line", "column", "function", "severity", "message", "path"] {
+            #expect(first[key] != nil, "missing \(key)")
+        }
+        #expect(first["function"] as? String == "node_refresh")
+        let path = try #require(first["path"] as? [[String: Any]])
+        #expect(path.first?["message"] as? String == "GIL acquired here by PyGILState_Ensure()")
+    }
+
+    @Test("SARIF output carries the rule table, relative locations and code flows")
+    func sarif() throws {
+        let r = try runGILCheck(["lint", "--format", "sarif", "examples/render_hooks.c"])
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
+        #expect(doc["version"] as? String == "2.1.0")
+        let run = try #require((doc["runs"] as? [[String: Any]])?.first)
+        let driver = try #require((run["tool"] as? [String: Any])?["driver"] as? [String: Any])
+        let rules = try #require(driver["rules"] as? [[String: Any]])
+        #expect(rules.contains { $0["id"] as? String == "ensure-leak" })
+        let results = try #require(run["results"] as? [[String: Any]])
+        let loc = try #require(((results.first?["locations"] as? [[String: Any]])?.first?["physicalLocation"]) as? [String: Any])
+        let artifact = try #require(loc["artifactLocation"] as? [String: Any])
+        #expect(artifact["uri"] as? String == "examples/render_hooks.c")
+        #expect(artifact["uriBaseId"] as? String == "%SRCROOT%")
+        #expect(results.first?["codeFlows"] != nil)
+    }
+
+    @Test("compiler flags after -- reach libclang")
+    func passthroughFlags() throws {
+        let f = try temporaryFile("flags.c", """
+            #include <Python.h>
+            int f(int e) {
+                PyGILState_STATE s = PyGILState_Ensure();
+            #ifdef BUGGY
+                if (e) return -1;
+            #endif
+                PyGILState_Release(s);
+                return 0;
+            }
+            """)
+        #expect(try runGILCheck(["lint", f.path]).status == 0)
+        let r = try runGILCheck(["lint", f.path, "--", "-DBUGGY=1"])
+        #expect(r.status == 1)
+        #expect(r.out.contains(":5:12: error:"))
+    }
+
+    @Test("rules and explain document every rule")
+    func discoverability() throws {
+        let rules = try runGILCheck(["rules"])
+        #expect(rules.status == 0)
+        #expect(rules.out.contains("ensure-leak"))
+        #expect(rules.out.contains("api-without-gil"))
+        let explain = try runGILCheck(["explain", "allow-threads-leak"])
+        #expect(explain.status == 0)
+        #expect(explain.out.contains("Wrong:"))
+        #expect(try runGILCheck(["explain", "no-such-rule"]).status == 2)
+    }
+}
