@@ -55,6 +55,9 @@ struct PathState: Hashable {
     /// Local states this path has already released or restored.
     var released: Set<StorageKey> = []
     var restored: Set<StorageKey> = []
+    /// Locals that hold a value from outside this function's own acquisitions (a parameter, a field, a call):
+    /// releasing or restoring them is not a fault this function can be blamed for.
+    var foreign: Set<StorageKey> = []
 }
 
 /// The events of one path, shared between the paths that fork from it.
@@ -160,6 +163,7 @@ public struct PathExplorer {
         }
         if !state.released.isEmpty { state.released = state.released.filter { live.contains($0.root) } }
         if !state.restored.isEmpty { state.restored = state.restored.filter { live.contains($0.root) } }
+        if !state.foreign.isEmpty { state.foreign = state.foreign.filter { live.contains($0.root) } }
     }
 
     // MARK: - Blocks
@@ -243,6 +247,7 @@ public struct PathExplorer {
         switch element {
         case .declare(let key):
             forget(key, in: &w.state)
+            w.state.foreign.remove(key)
             out.append(w)
         case .assign(let target, let value, let location):
             assign(target, value, at: location, &w)
@@ -272,6 +277,14 @@ public struct PathExplorer {
         forget(target, in: &w.state)
         if !target.isLocal { forgetAliased(&w.state) }
         if let newFact { w.state.facts[target] = newFact }
+        if target.isLocal {
+            let carriesState = carried.contains { k in
+                w.state.ensures.contains { $0.keys.contains(k) } || w.state.saves.contains { $0.keys.contains(k) }
+            }
+            if case .constant = value { w.state.foreign.remove(target) }
+            else if carriesState { w.state.foreign.remove(target) }
+            else { w.state.foreign.insert(target) }
+        }
         if case .read(let source) = value {
             for i in w.state.ensures.indices where w.state.ensures[i].keys.contains(source) {
                 w.state.ensures[i].keys.insert(target)
@@ -457,6 +470,7 @@ public struct PathExplorer {
             return
         }
         let owned = key.isLocal && !cfg.parameters.contains(key.rootOnly) && !key.isTemporary
+            && !w.state.foreign.contains(key)
         if w.state.released.contains(key) {
             report(.releaseWithoutEnsure, at: site.location,
                    "\(site.shown) releases GIL state '\(key.text)', which was already released on this path",
@@ -506,6 +520,7 @@ public struct PathExplorer {
             return
         }
         let owned = key.isLocal && !cfg.parameters.contains(key.rootOnly) && !key.isTemporary
+            && !w.state.foreign.contains(key)
         if w.state.restored.contains(key) {
             report(.restoreWithoutSave, at: site.location,
                    "\(site.shown) restores thread state '\(key.text)', which was already restored on this path",
