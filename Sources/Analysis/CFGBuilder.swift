@@ -22,6 +22,8 @@ final class CFGBuilder {
     private var nextTemporary = 0
     private var releasedSomewhere: Set<StorageKey> = []
     private var parameterKeys: [StorageKey] = []
+    /// Non-zero while lowering the arguments of a GIL call (`PyEval_RestoreThread(self->state)`).
+    private var suppressDereferenceChecks = 0
 
     private let macros: MacroUses
 
@@ -537,6 +539,9 @@ final class CFGBuilder {
         }
         if kids.isEmpty { argumentCursors = [] }
         var arguments: [CallArgument] = []
+        let effectful = model.function(named: callee)?.effect != nil
+        if effectful { suppressDereferenceChecks += 1 }
+        defer { if effectful { suppressDereferenceChecks -= 1 } }
         for a in argumentCursors where a.isExpression {
             let value = lowerExpression(a)
             let inner = stripped(a)
@@ -654,14 +659,23 @@ final class CFGBuilder {
 
     // MARK: - Helpers
 
+    /// Emits a check for touching a Python object's own state: any field of a plain `PyObject *` /
+    /// `PyVarObject *`, or an `ob_`/`tp_` field of any object struct (reference counts, type, items). The C
+    /// fields of an extension's own object struct (`self->db`) are the extension's to read without the GIL.
     private func checkPythonDereference(_ c: Cursor) {
-        guard let base = c.children.first(where: \.isExpression) else { return }
-        let baseType = stripped(base).type
-        guard baseType.canonical.kind == CXType_Pointer else { return }
-        if c.kind == CXCursor_MemberRefExpr || c.kind == CXCursor_UnaryOperator,
-           typeCache.isPythonObject(baseType.canonical.pointee) {
-            emit(.pythonDereference(c.location, text(of: c)))
+        guard suppressDereferenceChecks == 0, let base = c.children.first(where: \.isExpression) else { return }
+        let baseType = stripped(base).type.canonical
+        guard baseType.kind == CXType_Pointer else { return }
+        let pointee = baseType.pointee
+        guard typeCache.isPythonObject(pointee) else { return }
+        let plainObject = ["struct _object", "PyObject", "PyVarObject"].contains(pointee.canonical.spelling)
+        if c.kind == CXCursor_MemberRefExpr {
+            let field = c.spelling
+            guard plainObject || field.hasPrefix("ob_") || field.hasPrefix("tp_") else { return }
+        } else if !plainObject {
+            return
         }
+        emit(.pythonDereference(c.location, text(of: c)))
     }
 
     /// Skips parentheses and implicit conversions.
@@ -752,6 +766,7 @@ final class CFGBuilder {
     }
 
     private func text(of c: Cursor) -> String {
+        if let macro = macroName(at: c) { return macro + "(...)" }
         let flat = joinTokens(c.extentTokens.map(\.spelling))
         return flat.count > 60 ? String(flat.prefix(57)) + "..." : flat
     }

@@ -353,7 +353,8 @@ public struct PathExplorer {
             if let replacement = deprecated.replacement { message += "; use \(replacement)" }
             report(.deprecatedGILAPI, at: site.location, message, walker: nil, since: 0)
         }
-        if w.state.gil == .released, model.requiresGIL(name), !site.isIndirect || rule != nil {
+        // Calls with a GIL effect of their own have their own rules (nested-release, ...).
+        if w.state.gil == .released, rule?.effect == nil, model.requiresGIL(name), !site.isIndirect || rule != nil {
             report(.apiWithoutGIL, at: site.location,
                    "\(site.shown) needs the GIL, which is released on this path",
                    walker: w, since: w.state.saves.last?.depth ?? 0)
