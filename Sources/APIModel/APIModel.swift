@@ -40,9 +40,18 @@ public enum StateSlot: Hashable, Sendable, CustomStringConvertible {
     case argument(Int)
     /// The object the pointer argument at this index points to (`ctx_enter(&state)`).
     case pointee(Int)
+    /// A field reached from the pointer argument at this index (`arg0->gil` for `void enter(ctx_t *c)`).
+    case field(Int, [String])
 
     init?(text: String) {
         if text == "result" { self = .result; return }
+        if text.hasPrefix("arg"), let arrow = text.range(of: "->") {
+            guard let n = Int(text[text.index(text.startIndex, offsetBy: 3)..<arrow.lowerBound]), n >= 0 else { return nil }
+            let fields = text[arrow.lowerBound...].components(separatedBy: "->").dropFirst()
+            guard !fields.isEmpty, fields.allSatisfy({ !$0.isEmpty }) else { return nil }
+            self = .field(n, fields.map { "->" + $0 })
+            return
+        }
         if text.hasPrefix("*arg"), let n = Int(text.dropFirst(4)), n >= 0 { self = .pointee(n); return }
         if text.hasPrefix("arg"), let n = Int(text.dropFirst(3)), n >= 0 { self = .argument(n); return }
         return nil
@@ -53,6 +62,7 @@ public enum StateSlot: Hashable, Sendable, CustomStringConvertible {
         case .result: return "result"
         case .argument(let n): return "arg\(n)"
         case .pointee(let n): return "*arg\(n)"
+        case .field(let n, let path): return "arg\(n)" + path.joined()
         }
     }
 }
@@ -111,6 +121,13 @@ public struct APIModel: Sendable {
     public private(set) var functions: [String: FunctionRule] = [:]
     public private(set) var requiresGILPatterns: [String] = []
     public private(set) var sources: [String] = []
+    /// Functions that run on threads the program does not own (library callbacks, a project's entry points):
+    /// they start without the GIL.
+    public private(set) var threadEntries: Set<String> = []
+    /// Glob patterns of lock expressions only non-Python threads take (exempt from blocking-with-gil).
+    public private(set) var safeLocks: [String] = []
+    /// C++ RAII guard classes: constructing one acquires (or releases) the GIL until the end of its scope.
+    public private(set) var guards: [String: GILEffect] = [:]
 
     public init() {}
 
@@ -132,6 +149,9 @@ public struct APIModel: Sendable {
         for pattern in file.requiresGIL where !requiresGILPatterns.contains(pattern) {
             requiresGILPatterns.append(pattern)
         }
+        threadEntries.formUnion(file.threadEntries)
+        safeLocks += file.safeLocks.filter { !safeLocks.contains($0) }
+        for (k, v) in file.guards { guards[k] = v }
         for rule in file.functions {
             if var existing = functions[rule.name] {
                 if rule.effect != nil { existing.effect = rule.effect; existing.state = rule.state }
@@ -148,6 +168,12 @@ public struct APIModel: Sendable {
     }
 
     public func function(named name: String) -> FunctionRule? { functions[name] }
+
+    /// True when `lockText` (the source of a lock argument, e.g. `&log_mutex`) is listed as a safe lock.
+    public func isSafeLock(_ lockText: String) -> Bool {
+        let bare = lockText.hasPrefix("&") ? String(lockText.dropFirst()) : lockText
+        return safeLocks.contains { Glob.matches($0, bare) || Glob.matches($0, lockText) }
+    }
 
     /// True when calling `name` without holding the GIL is a fault.
     public func requiresGIL(_ name: String) -> Bool {

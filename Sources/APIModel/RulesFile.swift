@@ -23,8 +23,11 @@ public struct RulesFile: Sendable {
     public var path: String
     public var requiresGIL: [String] = []
     public var functions: [FunctionRule] = []
+    public var threadEntries: [String] = []
+    public var safeLocks: [String] = []
+    public var guards: [String: GILEffect] = [:]
 
-    static let topKeys = ["version", "requires-gil", "functions"]
+    static let topKeys = ["version", "requires-gil", "functions", "thread-entries", "safe-locks", "guards"]
     static let functionKeys = ["effect", "state", "gil", "blocks", "deprecated", "thread-entry"]
     static let deprecationKeys = ["since", "removed", "replacement"]
 
@@ -65,6 +68,25 @@ public struct RulesFile: Sendable {
                     guard let s = item.string, !s.isEmpty else { throw fail(item, "pattern must be a non-empty string") }
                     file.requiresGIL.append(s)
                 }
+            case "thread-entries", "safe-locks":
+                guard case .sequence(let seq) = value else { throw fail(value, "`\(key)` must be a list of names") }
+                for item in seq {
+                    guard let s = item.string, !s.isEmpty else { throw fail(item, "`\(key)` entries must be non-empty strings") }
+                    if key == "thread-entries" { file.threadEntries.append(s) } else { file.safeLocks.append(s) }
+                }
+            case "guards":
+                guard case .mapping(let map) = value else {
+                    throw fail(value, "`guards` must map C++ class names to { effect: acquire } or { effect: release }")
+                }
+                for (nameNode, props) in map {
+                    guard let name = nameNode.string, case .mapping(let kv) = props,
+                          let effectNode = kv.first(where: { $0.key.string == "effect" })?.value,
+                          let effect = effectNode.string.flatMap(GILEffect.init(rawValue:)),
+                          effect == .acquire || effect == .releaseGIL || effect == .ensure || effect == .save else {
+                        throw fail(nameNode, "guard '\(nameNode.string ?? "?")' needs { effect: ensure } (acquires the GIL for its scope) or { effect: save } (releases it for its scope)")
+                    }
+                    file.guards[name] = effect == .acquire ? .ensure : effect == .releaseGIL ? .save : effect
+                }
             case "functions":
                 guard case .mapping(let fns) = value else { throw fail(value, "`functions` must map function names to their properties") }
                 for (nameNode, props) in fns {
@@ -96,7 +118,7 @@ public struct RulesFile: Sendable {
                 rule.effect = effect
             case "state":
                 guard let text = value.string, let slot = StateSlot(text: text) else {
-                    throw fail(value, "state of '\(name)' must be `result`, `argN` or `*argN` (N counts from 0)")
+                    throw fail(value, "state of '\(name)' must be `result`, `argN`, `*argN` or `argN->field` (N counts from 0)")
                 }
                 rule.state = slot
             case "gil":

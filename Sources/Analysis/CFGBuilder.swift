@@ -20,7 +20,6 @@ final class CFGBuilder {
     private var variables: [UInt32: [(Cursor, Int)]] = [:]
     private var nextVariable = 0
     private var nextTemporary = 0
-    private var releasedSomewhere: Set<StorageKey> = []
     private var parameterKeys: [StorageKey] = []
     /// Non-zero while lowering the arguments of a GIL call (`PyEval_RestoreThread(self->state)`).
     private var suppressDereferenceChecks = 0
@@ -47,8 +46,9 @@ final class CFGBuilder {
         let end = body.extentEnd
         let closing = SourceLocation(file: end.file, line: end.line, column: max(1, end.column - 1), offset: end.offset)
         terminate(.exit(nil, closing, implicit: true))
-        return FunctionCFG(name: function.spelling, location: function.location, blocks: blocks, entry: 0,
-                           releasedSomewhere: releasedSomewhere, parameters: parameterKeys)
+        return FunctionCFG(name: function.spelling, location: function.location,
+                           isStatic: function.storageClass == CX_SC_Static, blocks: blocks, entry: 0,
+                           parameters: parameterKeys)
     }
 
     // MARK: - Blocks
@@ -548,7 +548,7 @@ final class CFGBuilder {
             var address: StorageKey?
             if case .addressOf(let k) = value { address = k }
             arguments.append(CallArgument(value: value, storage: storageKey(inner), addressOf: address,
-                                          text: text(of: a)))
+                                          functionReference: functionReference(a), text: text(of: a)))
         }
         let noReturn = calleeDecl.map { typeCache.isNoReturn($0) } ?? false
         let result: StorageKey? = discarded || c.type.canonical.kind == CXType_Void ? nil : newTemporary(callee + "()")
@@ -559,20 +559,36 @@ final class CFGBuilder {
                 shown = macro  // Py_BEGIN_ALLOW_THREADS, Py_BLOCK_THREADS, ...
             }
         }
-        let site = CallSite(callee: callee, shown: shown, location: c.location, arguments: arguments, result: result,
+        let site = CallSite(callee: callee, qualifiedCallee: calleeDecl.flatMap(qualifiedName), guardEffect: nil,
+                            shown: shown, location: c.location, arguments: arguments, result: result,
                             declaredNoReturn: noReturn, isIndirect: indirect)
-        if let rule = model.function(named: callee), let effect = rule.effect, effect == .release || effect == .restore,
-           let slot = rule.state {
-            switch slot {
-            case .argument(let n) where n < arguments.count:
-                if let k = arguments[n].storage { releasedSomewhere.insert(k) }
-            case .pointee(let n) where n < arguments.count:
-                if let k = arguments[n].addressOf { releasedSomewhere.insert(k) }
-            default: break
-            }
-        }
         emit(.call(site))
         return result.map(Value.read) ?? .unknown
+    }
+
+    /// The function an argument names: `worker`, `&worker`, `(void *(*)(void *))worker`.
+    private func functionReference(_ a: Cursor) -> String? {
+        var c = stripped(a)
+        while c.kind == CXCursor_CStyleCastExpr || c.kind == CXCursor_UnaryOperator || c.kind == CXCursor_ParenExpr
+                || c.kind == CXCursor_UnexposedExpr {
+            guard let inner = c.children.last(where: \.isExpression) else { return nil }
+            c = stripped(inner)
+        }
+        guard c.kind == CXCursor_DeclRefExpr, let decl = c.referenced,
+              decl.kind == CXCursor_FunctionDecl || decl.kind == CXCursor_CXXMethod else { return nil }
+        return decl.spelling
+    }
+
+    /// `ns::Class::method` for declarations inside namespaces or classes; nil for plain C functions.
+    private func qualifiedName(_ decl: Cursor) -> String? {
+        var parts = [decl.spelling]
+        var parent = decl.semanticParent
+        while let p = parent, [CXCursor_Namespace, CXCursor_ClassDecl, CXCursor_StructDecl, CXCursor_ClassTemplate]
+            .contains(p.kind) {
+            if !p.spelling.isEmpty { parts.insert(p.spelling, at: 0) }
+            parent = p.semanticParent
+        }
+        return parts.count > 1 ? parts.joined(separator: "::") : nil
     }
 
     // MARK: - Places

@@ -18,12 +18,12 @@ public final class TranslationUnitAnalyzer {
         public var functions: Int
     }
 
-    /// `include` decides which files' functions are analyzed (by path).
-    public func analyze(_ tu: TranslationUnit, include: (String) -> Bool) -> Result {
+    /// Lowers every function defined in the files `include` accepts (by path) to a CFG. The CFGs are plain
+    /// values: they outlive the translation unit, so a run can analyze all files' functions together.
+    public func collect(_ tu: TranslationUnit, include: (String) -> Bool) -> [FunctionCFG] {
         let facts = TypeFacts()
         let macros = MacroUses(tu)
-        var diagnostics: [Diagnostic] = []
-        var count = 0
+        var cfgs: [FunctionCFG] = []
         var seen = Set<String>()
         func visit(_ cursor: Cursor) {
             for c in cursor.children {
@@ -34,10 +34,7 @@ public final class TranslationUnitAnalyzer {
                     let loc = c.location
                     guard include(loc.file), seen.insert("\(loc.file):\(loc.offset)").inserted else { continue }
                     guard let body = c.children.last(where: { $0.kind == CXCursor_CompoundStmt }) else { continue }
-                    count += 1
-                    let cfg = CFGBuilder(model: model, typeFacts: facts, macros: macros).build(function: c, body: body)
-                    var explorer = PathExplorer(cfg: cfg, model: model, limits: limits)
-                    diagnostics += explorer.run()
+                    cfgs.append(CFGBuilder(model: model, typeFacts: facts, macros: macros).build(function: c, body: body))
                 case CXCursor_Namespace, CXCursor_LinkageSpec, CXCursor_StructDecl, CXCursor_ClassDecl,
                      CXCursor_ClassTemplate, CXCursor_UnexposedDecl:
                     if !c.isInSystemHeader { visit(c) }
@@ -47,7 +44,13 @@ public final class TranslationUnitAnalyzer {
             }
         }
         visit(tu.root)
-        return Result(diagnostics: diagnostics, functions: count)
+        return cfgs
+    }
+
+    /// Analyzes one translation unit on its own (summaries across its functions only).
+    public func analyze(_ tu: TranslationUnit, include: (String) -> Bool) -> Result {
+        let cfgs = collect(tu, include: include)
+        return Result(diagnostics: ProjectAnalyzer(model: model, limits: limits).analyze(cfgs), functions: cfgs.count)
     }
 
     /// The CFG of one function, for `--dump-cfg`.

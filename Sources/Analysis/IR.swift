@@ -1,3 +1,4 @@
+import APIModel
 import ClangSupport
 
 /// A place a value or a GIL state can be stored in: a variable, a temporary, or a field/pointee path below one.
@@ -71,11 +72,18 @@ public struct CallArgument: Sendable {
     public var storage: StorageKey?
     /// `x` when the argument is `&x`.
     public var addressOf: StorageKey?
+    /// The function named by the argument (`worker` in `pthread_create(&t, NULL, worker, NULL)`).
+    public var functionReference: String?
     public var text: String
 }
 
 public struct CallSite: Sendable {
     public var callee: String
+    /// `pybind11::object::attr` for C++ members and namespaced functions; nil for plain C functions.
+    public var qualifiedCallee: String?
+    /// Set for the synthetic calls of a C++ RAII guard: its constructor (`ensure`/`save`) or the end of its scope
+    /// (`release`/`restore`); the guard variable is the first argument.
+    public var guardEffect: GILEffect?
     /// How the user wrote it: `Py_DECREF()`, or the macro `Py_BEGIN_ALLOW_THREADS`, or
     /// `PyList_GET_ITEM (calls Py_TYPE())` for a call inside a macro of another name.
     public var shown: String
@@ -125,10 +133,16 @@ public struct BasicBlock: Sendable {
 public struct FunctionCFG: Sendable {
     public var name: String
     public var location: SourceLocation
+    /// `static` in C: other files' calls of the same name mean another function.
+    public var isStatic: Bool
     public var blocks: [BasicBlock]
     public var entry: Int
     /// Storage released (or restored) somewhere in the function: a state stored in a non-local place that the
     /// function itself also releases is owned by the function, so a path that leaves it held is a leak.
-    public var releasedSomewhere: Set<StorageKey>
     public var parameters: [StorageKey]
+
+    /// Every call site in the function.
+    public var callSites: [CallSite] {
+        blocks.flatMap { b in b.elements.compactMap { if case .call(let s) = $0 { return s } else { return nil } } }
+    }
 }

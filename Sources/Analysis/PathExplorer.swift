@@ -58,6 +58,16 @@ struct PathState: Hashable {
     /// Locals that hold a value from outside this function's own acquisitions (a parameter, a field, a call):
     /// releasing or restoring them is not a fault this function can be blamed for.
     var foreign: Set<StorageKey> = []
+    /// The GIL is released because this function was started without it (a thread entry), not by itself.
+    var releasedByCaller = false
+    /// The GIL is held because this function initialized Python on this path.
+    var heldSinceInitialize = false
+    /// A GIL-taking thread was started while holding the GIL from Py_Initialize (where, and which function).
+    var threadStartedWhileHeld: SourceLocation?
+    var threadStartedName: String?
+    /// What this path did to states the caller handed in (for the function's summary).
+    var callerStateEffect: GILEffect?
+    var callerStateSlot: StateSlot?
 }
 
 /// The events of one path, shared between the paths that fork from it.
@@ -91,6 +101,8 @@ struct Walker {
     var state: PathState
     var path: PathNode?
     var dead = false
+    /// Path depth at which the GIL was last acquired (for notes); not part of the state's identity.
+    var heldSince = 0
 
     mutating func note(_ location: SourceLocation, _ message: String) {
         path = PathNode(location, message, parent: path)
@@ -99,8 +111,19 @@ struct Walker {
     var depth: Int { path?.depth ?? 0 }
 }
 
+/// How a function starts.
+public struct EntryContext: Sendable {
+    /// The GIL at entry: unknown for an ordinary function, released for a thread entry.
+    var gil: GILStatus = .unknown
+    /// Why the function starts without the GIL: "started by pthread_create() at main.c:40".
+    var threadOrigin: String?
+
+    public static let ordinary = EntryContext()
+}
+
 /// Follows every path of one function, tracking the GIL, the live Ensure states and saved thread states,
 /// and the values of simple locals that branch conditions test. Paths whose states agree merge at each block.
+/// Calls are interpreted through the rules (rules/*.yml) and, for functions of the same run, their summaries.
 public struct PathExplorer {
     public struct Limits: Sendable {
         public var statesPerBlock = 384
@@ -113,19 +136,49 @@ public struct PathExplorer {
     let model: APIModel
     let limits: Limits
     let liveness: Liveness
+    let entry: EntryContext
+    /// Summaries of the run's other functions, by callee name (the project analyzer resolves statics).
+    let summaries: (String) -> FunctionSummary?
+    /// Whether a thread entry function takes the GIL (for init-holds-gil).
+    let entryTakesGIL: (String) -> Bool
     private(set) var findings: [String: Diagnostic] = [:]
     private var order: [String] = []
+    private var exits: [ExitRecord] = []
+    private var needsGILWitness: String?
+    private var blocksWitness: String?
+    /// Storage this function releases or restores somewhere: a state stored in a non-local place that the
+    /// function itself also releases is owned by the function, so a path that leaves it held is a leak.
+    private var releasedSomewhere: Set<StorageKey> = []
 
-    public init(cfg: FunctionCFG, model: APIModel, limits: Limits = Limits()) {
+    public init(cfg: FunctionCFG, model: APIModel, limits: Limits = Limits(), entry: EntryContext = .ordinary,
+                summaries: @escaping (String) -> FunctionSummary? = { _ in nil },
+                entryTakesGIL: @escaping (String) -> Bool = { _ in false }) {
         self.cfg = cfg
         self.model = model
         self.limits = limits
         self.liveness = Liveness(cfg)
+        self.entry = entry
+        self.summaries = summaries
+        self.entryTakesGIL = entryTakesGIL
+    }
+
+    /// The summary of the function, valid after `run()`.
+    public var summary: FunctionSummary {
+        summarize(exits: exits, needsGIL: needsGILWitness, blocks: blocksWitness)
     }
 
     public mutating func run() -> [Diagnostic] {
+        for site in cfg.callSites {
+            let rule = resolve(site)
+            guard let slot = rule.slot, rule.effect == .release || rule.effect == .restore,
+                  let key = stateKey(site, slot) else { continue }
+            releasedSomewhere.insert(key)
+        }
+        var start = PathState()
+        start.gil = entry.gil
+        start.releasedByCaller = entry.gil == .released
         var visited = Array(repeating: Set<PathState>(), count: cfg.blocks.count)
-        var queue: [(Int, Walker)] = [(cfg.entry, Walker(state: PathState(), path: nil))]
+        var queue: [(Int, Walker)] = [(cfg.entry, Walker(state: start, path: nil))]
         var head = 0
         var steps = 0
         var budgetHit = false
@@ -217,10 +270,8 @@ public struct PathExplorer {
             return [(target, w)]
         }
         var out: [(Int, Walker)] = []
-        var excluded = Set<Int>()
         var defaultState: PathState? = w.state
         for c in cases {
-            for v in c.low...min(c.high, c.low + 64) { excluded.insert(v) }
             var n = w
             if c.low == c.high {
                 guard let s = assume(.compare(.eq, value, .constant(c.low)), true, w.state).first else { continue }
@@ -254,9 +305,7 @@ public struct PathExplorer {
             out.append(w)
         case .pythonDereference(let location, let text):
             if w.state.gil == .released {
-                report(.apiWithoutGIL, at: location,
-                       "dereference of Python object '\(text)' while the GIL is released on this path",
-                       walker: w, since: w.state.saves.last?.depth ?? 0)
+                reportWithoutGIL(at: location, what: "dereference of Python object '\(text)'", w)
             }
             out.append(w)
         case .call(let site):
@@ -293,7 +342,6 @@ public struct PathExplorer {
                 w.state.saves[i].keys.insert(target)
             }
         }
-        _ = carried
     }
 
     /// `target` gets a new value: a live state stored only there is lost.
@@ -344,42 +392,108 @@ public struct PathExplorer {
 
     // MARK: - Calls
 
+    /// What a call does: the rules (by qualified, then plain name), else the summary of a function of this run.
+    func resolve(_ site: CallSite) -> CallRule {
+        if let effect = site.guardEffect {
+            return CallRule(effect: effect, slot: .argument(0), requiresGIL: false, blocks: false, deprecated: nil,
+                            threadEntry: nil, summary: nil, callee: site.callee)
+        }
+        let name = site.qualifiedCallee ?? site.callee
+        if let rule = site.qualifiedCallee.flatMap(model.function(named:)) ?? model.function(named: site.callee) {
+            return CallRule(effect: rule.effect, slot: rule.state ?? defaultSlot(rule.effect), requiresGIL: model.requiresGIL(rule.name),
+                            blocks: rule.blocks, deprecated: rule.deprecated, threadEntry: rule.threadEntry,
+                            summary: nil, callee: rule.name)
+        }
+        if !site.isIndirect, let s = summaries(site.callee) {
+            return CallRule(effect: s.effect, slot: s.slot, requiresGIL: s.needsGIL != nil, blocks: s.blocks != nil,
+                            deprecated: nil, threadEntry: nil, summary: s, callee: site.callee)
+        }
+        return CallRule(effect: nil, slot: nil, requiresGIL: !site.isIndirect && model.requiresGIL(name),
+                        blocks: false, deprecated: nil, threadEntry: nil, summary: nil, callee: name)
+    }
+
+    private func defaultSlot(_ effect: GILEffect?) -> StateSlot? {
+        switch effect {
+        case .ensure?, .save?: return .result
+        case .release?, .restore?: return .argument(0)
+        default: return nil
+        }
+    }
+
     private mutating func call(_ site: CallSite, _ w: inout Walker, into out: inout [Walker]) {
-        let rule = model.function(named: site.callee)
-        let name = site.callee
-        if let deprecated = rule?.deprecated {
+        let rule = resolve(site)
+        if let deprecated = rule.deprecated {
             var message = "\(site.shown) is deprecated since Python \(deprecated.since)"
             if let removed = deprecated.removed { message += " and removed in \(removed)" }
             if let replacement = deprecated.replacement { message += "; use \(replacement)" }
             report(.deprecatedGILAPI, at: site.location, message, walker: nil, since: 0)
         }
         // Calls with a GIL effect of their own have their own rules (nested-release, ...).
-        if w.state.gil == .released, rule?.effect == nil, model.requiresGIL(name), !site.isIndirect || rule != nil {
-            report(.apiWithoutGIL, at: site.location,
-                   "\(site.shown) needs the GIL, which is released on this path",
-                   walker: w, since: w.state.saves.last?.depth ?? 0)
+        if rule.requiresGIL, rule.effect == nil || rule.summary != nil {
+            switch w.state.gil {
+            case .released:
+                reportWithoutGIL(at: site.location, what: "\(site.shown)\(rule.because)", w)
+            case .unknown:
+                if needsGILWitness == nil { needsGILWitness = rule.summary?.needsGIL ?? site.shown }
+            case .held:
+                break
+            }
+        }
+        if rule.blocks { blocking(site, rule, &w) }
+        if let n = rule.threadEntry, n < site.arguments.count, let entryName = site.arguments[n].functionReference {
+            threadStarted(site, entryName, &w)
         }
         if let result = site.result { forget(result, in: &w.state) }
+        if let s = rule.summary, s.effect != nil {
+            w.note(site.location, "\(site.shown) \(s.effectDescription) (summary)")
+        }
 
-        switch rule?.effect {
+        var outcomes = [w]
+        if let s = rule.summary, s.effect != nil, let result = site.result, let yes = s.effectValues, let no = s.otherValues {
+            // The callee acquires (or releases) only on the paths that return `yes`: fork on its result.
+            var without = w
+            without.state.facts[result] = yes.count == 1 ? .equals(no.count == 1 ? no.first! : -1) : .notEquals(yes)
+            if no.count == 1 { without.state.facts[result] = .equals(no.first!) }
+            w.state.facts[result] = yes.count == 1 ? .equals(yes.first!) : .notEquals(no)
+            unknownCall(site, &without)
+            outcomes = [w]
+            out.append(without)
+        }
+        for var o in outcomes {
+            apply(rule, site, &o, into: &out)
+            if site.declaredNoReturn { o.dead = true }
+            out.append(o)
+        }
+    }
+
+    private mutating func apply(_ rule: CallRule, _ site: CallSite, _ w: inout Walker, into out: inout [Walker]) {
+        switch rule.effect {
         case .ensure?:
-            ensure(site, slot: rule?.state ?? .result, &w)
+            ensure(site, slot: rule.slot ?? .result, &w)
         case .release?:
-            release(site, slot: rule?.state ?? .argument(0), &w)
+            release(site, slot: rule.slot ?? .argument(0), &w)
         case .save?:
-            save(site, slot: rule?.state ?? .result, &w)
+            save(site, slot: rule.slot ?? .result, &w)
         case .restore?:
-            restore(site, slot: rule?.state ?? .argument(0), &w)
+            restore(site, slot: rule.slot ?? .argument(0), &w)
         case .acquire?:
-            w.state.gil = .held
+            gilAcquired(site, &w)
         case .releaseGIL?:
-            w.state.gil = .released
+            gilReleased(&w)
         case .initialize?:
-            w.state.gil = .held
+            gilAcquired(site, &w)
+            w.state.heldSinceInitialize = true
         case .finalize?:
+            if w.state.gil == .released {
+                report(.finalizeWithoutGIL, at: site.location,
+                       "\(site.shown) is called without the GIL; re-acquire it first (PyEval_RestoreThread() or PyGILState_Ensure())",
+                       walker: w, since: w.state.saves.last?.depth ?? 0)
+            }
             w.state.ensures.removeAll()
             w.state.saves.removeAll()
             w.state.gil = .unknown
+            w.state.heldSinceInitialize = false
+            w.state.threadStartedWhileHeld = nil
             w.note(site.location, "interpreter finalized here")
         case .noreturn?:
             w.dead = true
@@ -391,6 +505,7 @@ public struct PathExplorer {
                 case .unknown:
                     var holding = w
                     holding.state.gil = .held
+                    holding.heldSince = holding.depth + 1
                     holding.state.facts[result] = .equals(1)
                     holding.note(site.location, "assuming this thread holds the GIL (\(site.shown) is true)")
                     out.append(holding)
@@ -402,8 +517,66 @@ public struct PathExplorer {
         case nil:
             unknownCall(site, &w)
         }
-        if site.declaredNoReturn { w.dead = true }
-        out.append(w)
+    }
+
+    private func gilAcquired(_ site: CallSite, _ w: inout Walker) {
+        if w.state.gil != .held { w.heldSince = w.depth + 1 }
+        w.note(site.location, "GIL acquired here by \(site.shown)")
+        w.state.gil = .held
+        w.state.releasedByCaller = false
+    }
+
+    private func gilReleased(_ w: inout Walker) {
+        w.state.gil = .released
+        w.state.heldSinceInitialize = false
+        w.state.threadStartedWhileHeld = nil
+    }
+
+    /// api-without-gil, or thread-entry-without-gil when the GIL was never taken since the thread started.
+    private mutating func reportWithoutGIL(at location: SourceLocation, what: String, _ w: Walker) {
+        if w.state.releasedByCaller, let origin = entry.threadOrigin {
+            report(.threadEntryWithoutGIL, at: location,
+                   "\(what) needs the GIL, but '\(cfg.name)' runs on a thread without it (\(origin)) and has not acquired it on this path",
+                   walker: w, since: 1)
+        } else {
+            report(.apiWithoutGIL, at: location, "\(what) needs the GIL, which is released on this path",
+                   walker: w, since: w.state.saves.last?.depth ?? 0)
+        }
+    }
+
+    private mutating func blocking(_ site: CallSite, _ rule: CallRule, _ w: inout Walker) {
+        let lock = site.arguments.first?.text ?? ""
+        if !lock.isEmpty && model.isSafeLock(lock) { return }
+        switch w.state.gil {
+        case .held:
+            report(.blockingWithGIL, at: site.location,
+                   "\(site.shown)\(rule.because) may block while this thread holds the GIL; a thread that holds what it waits for and needs the GIL deadlocks with it",
+                   walker: w, since: w.heldSince)
+        case .unknown:
+            if blocksWitness == nil { blocksWitness = rule.summary?.blocks ?? site.shown }
+        case .released:
+            break
+        }
+        if w.state.threadStartedWhileHeld != nil, w.state.gil == .held {
+            reportInitHolds(&w)
+        }
+    }
+
+    private mutating func threadStarted(_ site: CallSite, _ entryName: String, _ w: inout Walker) {
+        guard w.state.gil == .held, w.state.heldSinceInitialize, w.state.threadStartedWhileHeld == nil,
+              entryTakesGIL(entryName) else { return }
+        w.state.threadStartedWhileHeld = site.location
+        w.state.threadStartedName = entryName
+        w.note(site.location, "thread '\(entryName)' started here while this thread holds the GIL from Py_Initialize()")
+    }
+
+    private mutating func reportInitHolds(_ w: inout Walker) {
+        guard let location = w.state.threadStartedWhileHeld else { return }
+        let name = w.state.threadStartedName ?? "the thread"
+        report(.initHoldsGIL, at: location,
+               "thread '\(name)' takes the GIL, but it is started while this thread still holds the GIL from Py_Initialize() and this path never releases it (PyEval_SaveThread()); the thread waits forever",
+               walker: w, since: w.heldSince)
+        w.state.threadStartedWhileHeld = nil
     }
 
     /// The storage a state lives in at this call: where the result goes, or the argument named by the rule.
@@ -426,7 +599,29 @@ public struct PathExplorer {
                 return k
             }
             return nil
+        case .field(let n, let path):
+            guard n < site.arguments.count else { return nil }
+            let a = site.arguments[n]
+            if var k = a.addressOf {
+                for step in path { k.path.append("." + step.dropFirst(2)); k.text += "." + step.dropFirst(2) }
+                return k
+            }
+            if var k = a.storage {
+                k.path += path; k.isLocal = false; k.text += path.joined()
+                return k
+            }
+            return nil
         }
+    }
+
+    /// Which of the caller's places a key is: the result, a parameter, what a parameter points to.
+    private func callerSlot(_ key: StorageKey, returned: Set<StorageKey>) -> StateSlot? {
+        if returned.contains(key) { return .result }
+        guard let index = cfg.parameters.firstIndex(of: key.rootOnly) else { return nil }
+        if key.path.isEmpty { return .argument(index) }
+        if key.path == ["*"] { return .pointee(index) }
+        if key.path.allSatisfy({ $0.hasPrefix("->") }) { return .field(index, key.path) }
+        return nil
     }
 
     private mutating func ensure(_ site: CallSite, slot: StateSlot, _ w: inout Walker) {
@@ -436,10 +631,12 @@ public struct PathExplorer {
         }
         if w.state.ensures.count >= limits.maxHeldDepth { w.dead = true; return }
         let escaped = key == nil
+        if w.state.gil != .held { w.heldSince = w.depth + 1 }
         w.note(site.location, "GIL acquired here by \(site.shown)")
         w.state.ensures.append(Held(keys: key.map { [$0] } ?? [], site: site.location, api: site.shown,
                                     escaped: escaped, previous: w.state.gil, depth: w.depth))
         w.state.gil = .held
+        w.state.releasedByCaller = false
         if let key { w.state.released.remove(key) }
     }
 
@@ -486,6 +683,10 @@ public struct PathExplorer {
             // The caller's state (a parameter, a field, a global): releasing it is the caller's business.
             w.state.gil = .unknown
             w.state.released.insert(key)
+            if let slot = callerSlot(key, returned: []), w.state.callerStateEffect == nil {
+                w.state.callerStateEffect = .release
+                w.state.callerStateSlot = slot
+            }
         }
     }
 
@@ -501,21 +702,24 @@ public struct PathExplorer {
         w.note(site.location, "GIL released here by \(site.shown)")
         w.state.saves.append(Held(keys: key.map { [$0] } ?? [], site: site.location, api: site.shown,
                                   escaped: key == nil, previous: w.state.gil, depth: w.depth))
-        w.state.gil = .released
+        gilReleased(&w)
         if let key { w.state.restored.remove(key) }
     }
 
     private mutating func restore(_ site: CallSite, slot: StateSlot, _ w: inout Walker) {
         let key = stateKey(site, slot)
         let live = w.state.saves
+        if w.state.gil != .held { w.heldSince = w.depth + 1 }
+        defer {
+            w.state.gil = .held
+            w.state.releasedByCaller = false
+        }
         if let key, let index = live.lastIndex(where: { $0.keys.contains(key) }) {
             w.state.saves.remove(at: index)
-            w.state.gil = .held
             w.state.restored.insert(key)
             w.note(site.location, "GIL re-acquired here by \(site.shown)")
             return
         }
-        defer { w.state.gil = .held }
         guard let key else {
             if let index = live.lastIndex(where: { !$0.escaped }) ?? live.indices.last { w.state.saves.remove(at: index) }
             return
@@ -532,6 +736,11 @@ public struct PathExplorer {
                    walker: w, since: 0)
         } else {
             w.state.restored.insert(key)
+            w.note(site.location, "GIL re-acquired here by \(site.shown)")
+            if let slot = callerSlot(key, returned: []), w.state.callerStateEffect == nil {
+                w.state.callerStateEffect = .restore
+                w.state.callerStateSlot = slot
+            }
         }
     }
 
@@ -571,7 +780,32 @@ public struct PathExplorer {
                 : "thread state '\(h.name)' saved by \(h.api) is not restored"
             report(.allowThreadsLeak, at: location, "\(what) \(whereTo)", walker: w, since: h.depth)
         }
+        if w.state.threadStartedWhileHeld != nil, w.state.gil == .held { reportInitHolds(&w) }
+        exits.append(ExitRecord(result: value.flatMap { evaluate($0, w.state) }, effect: exitEffect(w.state, returned)))
     }
+
+    /// What this exit hands to the caller, for the summary.
+    private func exitEffect(_ s: PathState, _ returned: Set<StorageKey>) -> (GILEffect, StateSlot?)? {
+        for h in s.ensures.reversed() {
+            for k in h.keys.sorted(by: { $0.text < $1.text }) {
+                if let slot = callerSlot(k, returned: returned) { return (.ensure, slot) }
+            }
+        }
+        for h in s.saves.reversed() {
+            for k in h.keys.sorted(by: { $0.text < $1.text }) {
+                if let slot = callerSlot(k, returned: returned) { return (.save, slot) }
+            }
+        }
+        if let effect = s.callerStateEffect { return (effect, s.callerStateSlot) }
+        if entry.gil == .unknown {
+            if s.heldSinceInitialize && s.gil == .held { return (.initialize, nil) }
+            if s.gil == .held && s.ensures.isEmpty && s.saves.isEmpty && acquiredOwnGIL(s) { return (.acquire, nil) }
+            if s.gil == .released && s.saves.allSatisfy({ $0.escaped }) && !s.saves.isEmpty { return (.releaseGIL, nil) }
+        }
+        return nil
+    }
+
+    private func acquiredOwnGIL(_ s: PathState) -> Bool { !s.releasedByCaller && s.gil == .held && s.heldSinceInitialize }
 
     private func isLeaked(_ h: Held, returned: Set<StorageKey>) -> Bool {
         if h.escaped { return false }
@@ -582,7 +816,7 @@ public struct PathExplorer {
         if named.isEmpty { return false }
         if named.contains(where: { !$0.isLocal }) {
             // Stored where the caller can reach it: a hand-off, unless this function releases it itself.
-            return named.contains(where: { cfg.releasedSomewhere.contains($0) })
+            return named.contains(where: { releasedSomewhere.contains($0) })
         }
         return true
     }

@@ -197,6 +197,96 @@ public enum RuleCatalog {
                 right: """
                     Py_Initialize();
                     """)
+        case .threadEntryWithoutGIL:
+            return RuleInfo(
+                id: id.rawValue, severity: .error,
+                summary: "a thread entry or foreign-thread callback uses the Python API before acquiring the GIL",
+                rationale: """
+                    A function started with pthread_create(), thrd_create(), PyThread_start_new_thread() or \
+                    std::thread, or registered as a callback that a library calls on its own threads (listed under \
+                    `thread-entries:` in a rules file), starts without the GIL. Every path must take it \
+                    (PyGILState_Ensure()) before the first Python call, including calls hidden in helpers \
+                    (gilcheck follows them through their summaries). Otherwise the thread races the interpreter \
+                    and the program crashes at random.
+                    """,
+                wrong: """
+                    static void *worker(void *arg) {
+                        PyObject *r = PyObject_CallNoArgs((PyObject *)arg);   /* no GIL yet */
+                        Py_XDECREF(r);
+                        return NULL;
+                    }
+                    """,
+                right: """
+                    static void *worker(void *arg) {
+                        PyGILState_STATE st = PyGILState_Ensure();
+                        PyObject *r = PyObject_CallNoArgs((PyObject *)arg);
+                        Py_XDECREF(r);
+                        PyGILState_Release(st);
+                        return NULL;
+                    }
+                    """)
+        case .blockingWithGIL:
+            return RuleInfo(
+                id: id.rawValue, severity: .warning,
+                summary: "a blocking call (mutex, join, sleep, blocking I/O) is made while holding the GIL",
+                rationale: """
+                    While this thread waits with the GIL held, no other thread can run Python. If the thread it \
+                    waits for (the lock holder, the thread being joined) needs the GIL to make progress, both \
+                    wait forever: a deadlock that shows up only under load. Release the GIL around the wait \
+                    (Py_BEGIN_ALLOW_THREADS), or list a lock that only non-Python threads take under \
+                    `safe-locks:` in a rules file. The blocking calls are those with `blocks: true` in rules/.
+                    """,
+                wrong: """
+                    PyGILState_STATE st = PyGILState_Ensure();
+                    pthread_mutex_lock(&queue_lock);        /* a worker holding queue_lock wants the GIL */
+                    """,
+                right: """
+                    Py_BEGIN_ALLOW_THREADS
+                    pthread_mutex_lock(&queue_lock);
+                    Py_END_ALLOW_THREADS
+                    """)
+        case .initHoldsGIL:
+            return RuleInfo(
+                id: id.rawValue, severity: .error,
+                summary: "threads that take the GIL are started after Py_Initialize() while the main thread never releases it",
+                rationale: """
+                    Py_Initialize() leaves the calling thread holding the GIL. An embedding host that then starts \
+                    worker threads calling PyGILState_Ensure() must release the GIL (PyEval_SaveThread()) or the \
+                    workers wait forever; the host hangs at its first join.
+                    """,
+                wrong: """
+                    Py_Initialize();
+                    pthread_create(&t, NULL, worker, NULL);   /* worker calls PyGILState_Ensure() */
+                    pthread_join(t, NULL);
+                    """,
+                right: """
+                    Py_Initialize();
+                    PyThreadState *main_state = PyEval_SaveThread();
+                    pthread_create(&t, NULL, worker, NULL);
+                    pthread_join(t, NULL);
+                    PyEval_RestoreThread(main_state);
+                    Py_FinalizeEx();
+                    """)
+        case .finalizeWithoutGIL:
+            return RuleInfo(
+                id: id.rawValue, severity: .error,
+                summary: "Py_Finalize() / Py_FinalizeEx() is called while this thread does not hold the GIL",
+                rationale: """
+                    Finalization runs Python code (atexit handlers, __del__ methods, module teardown) and must be \
+                    called with the GIL held by the thread that initialized Python. An embedder that released the \
+                    GIL after Py_Initialize() must re-acquire it first, or CPython aborts with a fatal error.
+                    """,
+                wrong: """
+                    PyThreadState *main_state = PyEval_SaveThread();
+                    run_workers();
+                    Py_FinalizeEx();                         /* GIL still released */
+                    """,
+                right: """
+                    PyThreadState *main_state = PyEval_SaveThread();
+                    run_workers();
+                    PyEval_RestoreThread(main_state);
+                    Py_FinalizeEx();
+                    """)
         case .analysisBudget:
             return RuleInfo(
                 id: id.rawValue, severity: .note,

@@ -5,12 +5,16 @@ public enum RuleID: String, CaseIterable, Sendable {
     case allowThreadsLeak = "allow-threads-leak"
     case analysisBudget = "analysis-budget"
     case apiWithoutGIL = "api-without-gil"
+    case blockingWithGIL = "blocking-with-gil"
     case deprecatedGILAPI = "deprecated-gil-api"
     case ensureLeak = "ensure-leak"
+    case finalizeWithoutGIL = "finalize-without-gil"
+    case initHoldsGIL = "init-holds-gil"
     case nestedRelease = "nested-release"
     case releaseOrder = "release-order"
     case releaseWithoutEnsure = "release-without-ensure"
     case restoreWithoutSave = "restore-without-save"
+    case threadEntryWithoutGIL = "thread-entry-without-gil"
 
     public var info: RuleInfo { RuleCatalog.info(self) }
 }

@@ -71,6 +71,7 @@ public final class LintSession {
         var status = ExitStatus.clean
         var functions = 0
         var files = 0
+        var cfgs: [FunctionCFG] = []
         let analyzer = TranslationUnitAnalyzer(model: model)
         for input in options.inputs {
             var isDirectory: ObjCBool = false
@@ -101,13 +102,14 @@ public final class LintSession {
             }
             if !parserErrors.isEmpty { status = max(status, .inputNotAnalyzed) }
             let mainFile = URL(fileURLWithPath: input).standardizedFileURL.path
-            let result = analyzer.analyze(tu) { path in
+            cfgs += analyzer.collect(tu) { path in
                 // The input itself and the project's own headers; never Python's or the system's.
                 URL(fileURLWithPath: path).standardizedFileURL.path == mainFile || !includes.contains { path.hasPrefix($0) }
             }
-            functions += result.functions
-            diagnostics += result.diagnostics.filter(isEnabled)
         }
+        // All files' functions together, so that summaries reach across files.
+        functions = cfgs.count
+        diagnostics = ProjectAnalyzer(model: model).analyze(cfgs).filter(isEnabled)
         let unique = Array(Set(diagnostics))
         let sorted = Diagnostic.sortedStably(unique)
         if sorted.contains(where: { $0.severity >= .warning }) { status = max(status, .findings) }

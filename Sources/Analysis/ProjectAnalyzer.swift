@@ -1,0 +1,125 @@
+import APIModel
+import Diagnostics
+
+/// Analyzes the functions of a whole run together: callees first, so that each call of a function of the run
+/// is interpreted through that function's computed summary (acquires, releases a state passed in, needs the
+/// caller's GIL, blocks); then every thread entry again, starting without the GIL.
+public struct ProjectAnalyzer {
+    let model: APIModel
+    let limits: PathExplorer.Limits
+
+    public init(model: APIModel, limits: PathExplorer.Limits = .init()) {
+        self.model = model
+        self.limits = limits
+    }
+
+    public func analyze(_ input: [FunctionCFG]) -> [Diagnostic] {
+        // The same function can come from several translation units (a header): keep one.
+        var seen = Set<String>()
+        let cfgs = input.filter { seen.insert("\($0.location.file):\($0.location.line):\($0.location.column)").inserted }
+        var byName: [String: [Int]] = [:]
+        for (i, c) in cfgs.enumerated() { byName[c.name, default: []].append(i) }
+
+        /// The definition a call in `caller` reaches: a static function of the same file first, then an
+        /// external one; nil when the run has none or more than one.
+        func target(_ name: String, from caller: Int) -> Int? {
+            guard let candidates = byName[name] else { return nil }
+            let file = cfgs[caller].location.file
+            if let local = candidates.first(where: { cfgs[$0].isStatic && cfgs[$0].location.file == file }) { return local }
+            let external = candidates.filter { !cfgs[$0].isStatic }
+            return external.count == 1 ? external[0] : nil
+        }
+
+        let calls: [[Int]] = cfgs.indices.map { i in
+            Array(Set(cfgs[i].callSites.filter { !$0.isIndirect }.compactMap { target($0.callee, from: i) }))
+        }
+
+        // Callees before callers (iterative post-order; a cycle is cut where it closes).
+        var order: [Int] = []
+        var mark = Array(repeating: 0, count: cfgs.count)  // 0 new, 1 on stack, 2 done
+        for root in cfgs.indices where mark[root] == 0 {
+            var stack: [(Int, Int)] = [(root, 0)]
+            mark[root] = 1
+            while let (node, next) = stack.last {
+                if next < calls[node].count {
+                    stack[stack.count - 1].1 += 1
+                    let callee = calls[node][next]
+                    if mark[callee] == 0 {
+                        mark[callee] = 1
+                        stack.append((callee, 0))
+                    }
+                } else {
+                    mark[node] = 2
+                    order.append(node)
+                    stack.removeLast()
+                }
+            }
+        }
+
+        var summaries: [Int: FunctionSummary] = [:]
+        var diagnostics: [Diagnostic] = []
+        for i in order {
+            let lookup: (String) -> FunctionSummary? = { name in target(name, from: i).flatMap { summaries[$0] } }
+            var explorer = PathExplorer(cfg: cfgs[i], model: model, limits: limits, summaries: lookup)
+            diagnostics += explorer.run()
+            summaries[i] = explorer.summary
+        }
+
+        // Functions that start on threads without the GIL: thread start routines and declared callbacks.
+        var entries: [Int: String] = [:]
+        for (i, c) in cfgs.enumerated() {
+            for site in c.callSites {
+                guard let n = (site.qualifiedCallee.flatMap(model.function(named:)) ?? model.function(named: site.callee))?
+                        .threadEntry, n < site.arguments.count,
+                      let name = site.arguments[n].functionReference, let t = target(name, from: i) else { continue }
+                let loc = site.location
+                entries[t] = entries[t] ?? "started by \(site.callee)() at \(as_(loc.file).lastComponent):\(loc.line)"
+            }
+        }
+        for name in model.threadEntries {
+            for t in byName[name] ?? [] where entries[t] == nil {
+                entries[t] = "declared in rules as a callback that runs on foreign threads"
+            }
+        }
+        for (t, origin) in entries.sorted(by: { $0.key < $1.key }) {
+            let lookup: (String) -> FunctionSummary? = { name in target(name, from: t).flatMap { summaries[$0] } }
+            var explorer = PathExplorer(cfg: cfgs[t], model: model, limits: limits,
+                                        entry: EntryContext(gil: .released, threadOrigin: origin), summaries: lookup)
+            diagnostics += explorer.run()
+        }
+        // init-holds-gil needs to know which thread entries take the GIL.
+        let takesGIL: (Int) -> Bool = { t in
+            let s = summaries[t]
+            return s?.needsGIL != nil || cfgs[t].callSites.contains { site in
+                let effect = model.function(named: site.callee)?.effect ?? summaries[target(site.callee, from: t) ?? -1]?.effect
+                return effect == .ensure || effect == .restore || effect == .acquire
+            }
+        }
+        let starters = cfgs.indices.filter { i in
+            cfgs[i].callSites.contains { s in
+                let rule = model.function(named: s.callee)
+                return rule?.effect == .initialize || summaries[target(s.callee, from: i) ?? -1]?.effect == .initialize
+            }
+        }
+        for i in starters {
+            let lookup: (String) -> FunctionSummary? = { name in target(name, from: i).flatMap { summaries[$0] } }
+            let entryTakes: (String) -> Bool = { name in target(name, from: i).map(takesGIL) ?? false }
+            var explorer = PathExplorer(cfg: cfgs[i], model: model, limits: limits, summaries: lookup,
+                                        entryTakesGIL: entryTakes)
+            diagnostics += explorer.run()
+        }
+        // The runs above can see one fault along different paths: keep the first report of each.
+        var reported = Set<String>()
+        return diagnostics.filter { d in
+            reported.insert("\(d.ruleId)|\(d.file)|\(d.line)|\(d.column)|\(d.message)").inserted
+        }
+    }
+}
+
+/// The last path component without Foundation.
+private struct NSStringLike {
+    let value: String
+    var lastComponent: String { value.split(separator: "/").last.map(String.init) ?? value }
+}
+
+private func as_(_ s: String) -> NSStringLike { NSStringLike(value: s) }

@@ -1,0 +1,80 @@
+import APIModel
+
+/// What a function does to the GIL, inferred by exploring its paths: used at its call sites in place of rules.
+public struct FunctionSummary: Sendable, Equatable {
+    var effect: GILEffect?
+    var slot: StateSlot?
+    /// Values the function returns on the paths that have the effect, and on those that do not, when they
+    /// tell the two apart (`return 0` after acquiring, `return -1` before): callers branch on the result.
+    var effectValues: Set<Int>?
+    var otherValues: Set<Int>?
+    /// The first call that needs the caller's GIL (`PyObject_Call()`), when the function relies on it.
+    var needsGIL: String?
+    /// The first blocking call made with the caller's GIL status (`pthread_mutex_lock()`).
+    var blocks: String?
+
+    var isEmpty: Bool { effect == nil && needsGIL == nil && blocks == nil }
+
+    /// "acquires the GIL (summary)" for path notes.
+    var effectDescription: String {
+        switch effect {
+        case .ensure?: return "acquires the GIL and hands its state to the caller"
+        case .release?: return "releases a GIL state the caller passed in"
+        case .save?: return "releases the GIL and hands the saved thread state to the caller"
+        case .restore?: return "re-acquires the GIL with a thread state the caller passed in"
+        case .acquire?: return "acquires the GIL"
+        case .releaseGIL?: return "releases the GIL"
+        case .initialize?: return "initializes Python and returns holding the GIL"
+        case .finalize?: return "finalizes Python"
+        case .check?: return "tells whether this thread holds the GIL"
+        case .noreturn?: return "never returns"
+        case nil: return "leaves the GIL as it found it"
+        }
+    }
+}
+
+/// What one exit of a function did, as seen by its caller.
+struct ExitRecord {
+    var result: Fact?
+    var effect: (GILEffect, StateSlot?)?
+}
+
+/// Folds the exits of a function into its summary.
+func summarize(exits: [ExitRecord], needsGIL: String?, blocks: String?) -> FunctionSummary {
+    var summary = FunctionSummary(needsGIL: needsGIL, blocks: blocks)
+    guard let chosen = exits.first(where: { $0.effect != nil })?.effect else { return summary }
+    summary.effect = chosen.0
+    summary.slot = chosen.1
+    var effectValues = Set<Int>(), otherValues = Set<Int>()
+    var expressible = true
+    for e in exits {
+        let same = e.effect.map { $0.0 == chosen.0 && $0.1 == chosen.1 } ?? false
+        guard case .equals(let v)? = e.result else { expressible = false; continue }
+        if same { effectValues.insert(v) } else { otherValues.insert(v) }
+    }
+    if expressible, !otherValues.isEmpty, effectValues.isDisjoint(with: otherValues) {
+        summary.effectValues = effectValues
+        summary.otherValues = otherValues
+    }
+    return summary
+}
+
+/// What a call does: from the rules file when it names the function, else from the callee's summary.
+struct CallRule {
+    var effect: GILEffect?
+    var slot: StateSlot?
+    var requiresGIL: Bool
+    var blocks: Bool
+    var deprecated: Deprecation?
+    var threadEntry: Int?
+    var summary: FunctionSummary?
+    var callee: String
+
+    /// "helper() (summary: it calls PyList_Append())" style suffix for messages about summarized callees.
+    var because: String {
+        guard let s = summary else { return "" }
+        if let n = s.needsGIL { return " (summary: it calls \(n))" }
+        if let b = s.blocks { return " (summary: it calls \(b))" }
+        return ""
+    }
+}
