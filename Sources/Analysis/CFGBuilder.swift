@@ -17,6 +17,11 @@ final class CFGBuilder {
     private var breakTargets: [Int] = []
     private var continueTargets: [Int] = []
     private var switchStack: [(cases: [SwitchCase], defaultTarget: Int?)] = []
+    /// C++ RAII guards alive in each enclosing block scope, innermost last.
+    private var scopes: [[(key: StorageKey, effect: GILEffect, location: SourceLocation, name: String)]] = [[]]
+    /// `scopes.count` at the targets of break and continue.
+    private var breakScopeDepths: [Int] = []
+    private var continueScopeDepths: [Int] = []
     private var variables: [UInt32: [(Cursor, Int)]] = [:]
     private var nextVariable = 0
     private var nextTemporary = 0
@@ -83,7 +88,10 @@ final class CFGBuilder {
     private func lowerStatement(_ c: Cursor) {
         switch c.kind {
         case CXCursor_CompoundStmt:
+            scopes.append([])
             for child in c.children { lowerStatement(child) }
+            endGuards(downTo: scopes.count - 1, at: c.extentEnd)
+            scopes.removeLast()
         case CXCursor_DeclStmt:
             for decl in c.children where decl.kind == CXCursor_VarDecl { lowerVarDecl(decl) }
         case CXCursor_VarDecl:
@@ -106,12 +114,19 @@ final class CFGBuilder {
             if !switchStack.isEmpty { switchStack[switchStack.count - 1].defaultTarget = target }
             for child in c.children { lowerStatement(child) }
         case CXCursor_BreakStmt:
-            if let target = breakTargets.last { terminate(.jump(target)) }
+            if let target = breakTargets.last {
+                endGuards(downTo: breakScopeDepths.last ?? 0, at: c.location)
+                terminate(.jump(target))
+            }
         case CXCursor_ContinueStmt:
-            if let target = continueTargets.last { terminate(.jump(target)) }
+            if let target = continueTargets.last {
+                endGuards(downTo: continueScopeDepths.last ?? 0, at: c.location)
+                terminate(.jump(target))
+            }
         case CXCursor_ReturnStmt:
             let kids = c.children.filter(\.isExpression)
             let value = kids.first.map { lowerExpression($0) }
+            endGuards(downTo: 0, at: c.location)
             terminate(.exit(value, c.location, implicit: false))
         case CXCursor_GotoStmt:
             let name = c.children.first(where: { $0.kind == CXCursor_LabelRef })?.spelling ?? ""
@@ -133,8 +148,42 @@ final class CFGBuilder {
         }
     }
 
+    /// Ends the guards of the scopes above `depth` (innermost first), as their destructors would.
+    private func endGuards(downTo depth: Int, at location: SourceLocation) {
+        for scope in scopes[depth...].reversed() {
+            for g in scope.reversed() {
+                let undo: GILEffect = g.effect == .ensure ? .release : .restore
+                emitGuardCall(g.key, undo, at: location, shown: "end of scope of '\(g.key.text)' (\(g.name))")
+            }
+        }
+    }
+
+    private func emitGuardCall(_ key: StorageKey, _ effect: GILEffect, at location: SourceLocation, shown: String) {
+        let argument = CallArgument(value: .read(key), storage: key, addressOf: nil, functionReference: nil, text: key.text)
+        emit(.call(CallSite(callee: "~guard", qualifiedCallee: nil, guardEffect: effect, shown: shown, location: location,
+                            arguments: [argument], result: nil, declaredNoReturn: false, isIndirect: false)))
+    }
+
+    /// The RAII guard class a variable's type is, if the rules declare it.
+    private func guardEffect(of decl: Cursor) -> (GILEffect, String)? {
+        guard !model.guards.isEmpty else { return nil }
+        let typeDecl = decl.type.canonical.declaration
+        guard !typeDecl.isNull, let name = qualifiedName(typeDecl) ?? Optional(typeDecl.spelling),
+              let effect = model.guards[name] else { return nil }
+        return (effect, name)
+    }
+
     private func lowerVarDecl(_ decl: Cursor) {
         let key = key(forDeclaration: decl)
+        if let (effect, name) = guardEffect(of: decl) {
+            // Constructing the guard takes (or drops) the GIL; its destructor undoes it at every scope exit.
+            for arg in decl.children where arg.isExpression {
+                for k in arg.children where k.isExpression { _ = lowerExpression(k, discarded: true) }
+            }
+            emitGuardCall(key, effect, at: decl.location, shown: "'\(decl.spelling)' (\(name))")
+            scopes[scopes.count - 1].append((key, effect, decl.location, name))
+            return
+        }
         guard decl.storageClass != CX_SC_Static, decl.storageClass != CX_SC_Extern else { return }
         let initializer = decl.children.last(where: { $0.isExpression })
         if let initializer {
@@ -181,8 +230,10 @@ final class CFGBuilder {
         lowerCondition(kids[kids.count - 2], whenTrue: body, whenFalse: exit)
         current = body
         breakTargets.append(exit); continueTargets.append(head)
+        breakScopeDepths.append(scopes.count); continueScopeDepths.append(scopes.count)
         lowerStatement(kids[kids.count - 1])
         breakTargets.removeLast(); continueTargets.removeLast()
+        breakScopeDepths.removeLast(); continueScopeDepths.removeLast()
         jump(to: head)
         current = exit
     }
@@ -193,8 +244,10 @@ final class CFGBuilder {
         let body = newBlock(), check = newBlock(), exit = newBlock()
         jump(to: body)
         breakTargets.append(exit); continueTargets.append(check)
+        breakScopeDepths.append(scopes.count); continueScopeDepths.append(scopes.count)
         lowerStatement(kids[0])
         breakTargets.removeLast(); continueTargets.removeLast()
+        breakScopeDepths.removeLast(); continueScopeDepths.removeLast()
         jump(to: check)
         lowerCondition(kids[1], whenTrue: body, whenFalse: exit)
         current = exit
@@ -228,8 +281,10 @@ final class CFGBuilder {
         }
         current = bodyBlock
         breakTargets.append(exit); continueTargets.append(step)
+        breakScopeDepths.append(scopes.count); continueScopeDepths.append(scopes.count)
         lowerStatement(body)
         breakTargets.removeLast(); continueTargets.removeLast()
+        breakScopeDepths.removeLast(); continueScopeDepths.removeLast()
         jump(to: step)
         if let incPart { _ = lowerExpression(incPart, discarded: true) }
         jump(to: head)
@@ -265,8 +320,10 @@ final class CFGBuilder {
         current = newBlock()  // code before the first case label is unreachable
         switchStack.append(([], nil))
         breakTargets.append(exit)
+        breakScopeDepths.append(scopes.count)
         lowerStatement(kids[kids.count - 1])
         breakTargets.removeLast()
+        breakScopeDepths.removeLast()
         let info = switchStack.removeLast()
         jump(to: exit)
         blocks[dispatch].terminator = .switchOn(value, cases: info.cases, defaultTarget: info.defaultTarget ?? exit,
@@ -526,7 +583,11 @@ final class CFGBuilder {
         var callee = c.spelling
         var argumentCursors = Array(kids.dropFirst())
         var indirect = calleeDecl == nil || calleeDecl.map { $0.kind != CXCursor_FunctionDecl } ?? true
-        if let first = kids.first {
+        let isConstructor = calleeDecl?.kind == CXCursor_Constructor
+        if isConstructor {
+            argumentCursors = kids
+            indirect = false
+        } else if let first = kids.first {
             let target = stripped(first)
             if target.kind == CXCursor_MemberRefExpr {
                 // A call through a struct member (`hooks.gil_get()`) or a C++ method: the member names it.

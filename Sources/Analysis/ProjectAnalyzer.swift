@@ -73,7 +73,12 @@ public struct ProjectAnalyzer {
                         .threadEntry, n < site.arguments.count,
                       let name = site.arguments[n].functionReference, let t = target(name, from: i) else { continue }
                 let loc = site.location
-                entries[t] = entries[t] ?? "started by \(site.callee)() at \(as_(loc.file).lastComponent):\(loc.line)"
+                var starter = site.qualifiedCallee ?? site.callee
+                if let q = site.qualifiedCallee {
+                    let parts = q.components(separatedBy: "::")
+                    if parts.count >= 2, parts[parts.count - 1] == parts[parts.count - 2] { starter = parts.dropLast().joined(separator: "::") }
+                }
+                entries[t] = entries[t] ?? "started by \(starter)() at \(as_(loc.file).lastComponent):\(loc.line)"
             }
         }
         for name in model.threadEntries {

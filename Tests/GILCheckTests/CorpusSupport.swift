@@ -68,7 +68,11 @@ struct CorpusCase: CustomStringConvertible, Sendable {
             let lineNumber = index + 1
             let s = String(line)
             if let r = s.range(of: "// gilcheck-args:") {
-                directives.clangArguments += s[r.upperBound...].split(separator: " ").map(String.init)
+                // Relative include directories are relative to the case's own directory.
+                let dir = (path as NSString).deletingLastPathComponent
+                directives.clangArguments += s[r.upperBound...].split(separator: " ").map { arg in
+                    arg.hasPrefix("-I") && !arg.hasPrefix("-I/") ? "-I" + dir + "/" + arg.dropFirst(2) : String(arg)
+                }
             }
             if let r = s.range(of: "// gilcheck-rules:") {
                 let dir = (path as NSString).deletingLastPathComponent
