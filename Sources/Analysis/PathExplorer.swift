@@ -444,9 +444,6 @@ public struct PathExplorer {
             threadStarted(site, entryName, &w)
         }
         if let result = site.result { forget(result, in: &w.state) }
-        if let s = rule.summary, s.effect != nil {
-            w.note(site.location, "\(site.shown) \(s.effectDescription) (summary)")
-        }
 
         var outcomes = [w]
         if let s = rule.summary, s.effect != nil, let result = site.result, let yes = s.effectValues, let no = s.otherValues {
@@ -461,6 +458,9 @@ public struct PathExplorer {
         }
         for var o in outcomes {
             apply(rule, site, &o, into: &out)
+            if let s = rule.summary, s.effect != nil {
+                o.note(site.location, "\(site.shown) \(s.effectDescription) (summary)")
+            }
             if site.declaredNoReturn { o.dead = true }
             out.append(o)
         }
