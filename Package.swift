@@ -38,7 +38,7 @@ let package = Package(
     ] + tracerProducts,
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: tracerTargets + [
         .systemLibrary(name: "CLibClang", path: "Sources/CLibClang"),

@@ -600,7 +600,8 @@ final class CFGBuilder {
         }
         if kids.isEmpty { argumentCursors = [] }
         var arguments: [CallArgument] = []
-        let effectful = model.function(named: callee)?.effect != nil
+        let known = model.function(named: callee)
+        let effectful = known?.effect != nil
         if effectful { suppressDereferenceChecks += 1 }
         defer { if effectful { suppressDereferenceChecks -= 1 } }
         for a in argumentCursors where a.isExpression {
@@ -609,7 +610,8 @@ final class CFGBuilder {
             var address: StorageKey?
             if case .addressOf(let k) = value { address = k }
             arguments.append(CallArgument(value: value, storage: storageKey(inner), addressOf: address,
-                                          functionReference: functionReference(a), text: text(of: a)))
+                                          functionReference: functionReference(a),
+                                          text: known != nil ? text(of: a) : ""))
         }
         let noReturn = calleeDecl.map { typeCache.isNoReturn($0) } ?? false
         let result: StorageKey? = discarded || c.type.canonical.kind == CXType_Void ? nil : newTemporary(callee + "()")
@@ -852,7 +854,7 @@ final class CFGBuilder {
 /// Facts about types and declarations, cached across the functions of one translation unit.
 final class TypeFacts {
     private var pythonObject: [String: Bool] = [:]
-    private var noReturn: [UInt32: [(Cursor, Bool)]] = [:]
+    private var noReturnByName: [String: Bool] = [:]
 
     /// True for `PyObject` and every struct that starts with `ob_base` (PyObject_HEAD).
     func isPythonObject(_ type: ClangType) -> Bool {
@@ -871,18 +873,23 @@ final class TypeFacts {
     }
 
     func isNoReturn(_ decl: Cursor) -> Bool {
-        let h = decl.hash
-        if let hit = noReturn[h]?.first(where: { $0.0.isEqual(decl) }) { return hit.1 }
+        // Keyed by name: every declaration of a C function agrees on whether it returns.
+        let name = decl.spelling
+        if let known = noReturnByName[name] { return known }
         var result = decl.type.isFunctionNoReturn
-        if !result {
+        // System headers spell noreturn as an attribute of the type; `_Noreturn` in the project's own code
+        // is a declaration attribute that libclang 14 leaves unexposed, so read its tokens.
+        if !result && !decl.isInSystemHeader {
             for child in decl.children where child.kind == CXCursor_UnexposedAttr {
+                let start = child.extentStart, end = child.extentEnd
+                guard start.file == end.file, end.offset >= start.offset, end.offset - start.offset < 48 else { continue }
                 let tokens = child.extentTokens.map(\.spelling)
                 if tokens.contains("_Noreturn") || tokens.contains("noreturn") || tokens.contains("__noreturn__") {
                     result = true
                 }
             }
         }
-        noReturn[h, default: []].append((decl, result))
+        noReturnByName[name] = result
         return result
     }
 }
