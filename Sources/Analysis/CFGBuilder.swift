@@ -738,9 +738,10 @@ final class CFGBuilder {
 
     // MARK: - Helpers
 
-    /// Emits a check for touching a Python object's own state: any field of a plain `PyObject *` /
-    /// `PyVarObject *`, or an `ob_`/`tp_` field of any object struct (reference counts, type, items). The C
-    /// fields of an extension's own object struct (`self->db`) are the extension's to read without the GIL.
+    /// Emits a check for touching a Python object's shared state: any field of a plain `PyObject *` /
+    /// `PyVarObject *`, or the reference count, type, size or item array of any object struct. The C fields of
+    /// an extension's own object struct (`self->db`) and the immutable payload of a bytes object
+    /// (`PyBytes_AS_STRING`) are commonly and safely read without the GIL.
     private func checkPythonDereference(_ c: Cursor) {
         guard suppressDereferenceChecks == 0, let base = c.children.first(where: \.isExpression) else { return }
         let baseType = stripped(base).type.canonical
@@ -750,7 +751,7 @@ final class CFGBuilder {
         let plainObject = ["struct _object", "PyObject", "PyVarObject"].contains(pointee.canonical.spelling)
         if c.kind == CXCursor_MemberRefExpr {
             let field = c.spelling
-            guard plainObject || field.hasPrefix("ob_") || field.hasPrefix("tp_") else { return }
+            guard plainObject || ["ob_refcnt", "ob_type", "ob_size", "ob_item"].contains(field) else { return }
         } else if !plainObject {
             return
         }
