@@ -18,7 +18,9 @@ final class CFGBuilder {
     private var continueTargets: [Int] = []
     private var switchStack: [(cases: [SwitchCase], defaultTarget: Int?)] = []
     /// C++ RAII guards alive in each enclosing block scope, innermost last.
-    private var scopes: [[(key: StorageKey, effect: GILEffect, location: SourceLocation, name: String)]] = [[]]
+    /// `effect` nil: a GCC `__attribute__((cleanup(name)))` variable, whose cleanup function `name` is called
+    /// with the variable's address at every scope exit.
+    private var scopes: [[(key: StorageKey, effect: GILEffect?, location: SourceLocation, name: String)]] = [[]]
     /// `scopes.count` at the targets of break and continue.
     private var breakScopeDepths: [Int] = []
     private var continueScopeDepths: [Int] = []
@@ -152,7 +154,15 @@ final class CFGBuilder {
     private func endGuards(downTo depth: Int, at location: SourceLocation) {
         for scope in scopes[depth...].reversed() {
             for g in scope.reversed() {
-                let undo: GILEffect = g.effect == .ensure ? .release : .restore
+                guard let effect = g.effect else {
+                    let argument = CallArgument(value: .addressOf(g.key), storage: nil, addressOf: g.key,
+                                                functionReference: nil, text: "&" + g.key.text)
+                    emit(.call(CallSite(callee: g.name, qualifiedCallee: nil, guardEffect: nil,
+                                        shown: "\(g.name)() (cleanup of '\(g.key.text)')", location: location,
+                                        arguments: [argument], result: nil, declaredNoReturn: false, isIndirect: false)))
+                    continue
+                }
+                let undo: GILEffect = effect == .ensure ? .release : .restore
                 emitGuardCall(g.key, undo, at: location, shown: "end of scope of '\(g.key.text)' (\(g.name))")
             }
         }
@@ -173,6 +183,18 @@ final class CFGBuilder {
         return (effect, name)
     }
 
+    /// `name` for `__attribute__((cleanup(name)))`.
+    private func cleanupFunction(of decl: Cursor) -> String? {
+        for attr in decl.children where attr.kind == CXCursor_UnexposedAttr {
+            let tokens = attr.extentTokens.map(\.spelling)
+            if let i = tokens.firstIndex(where: { $0 == "cleanup" || $0 == "__cleanup__" }), i + 2 < tokens.count,
+               tokens[i + 1] == "(" {
+                return tokens[i + 2]
+            }
+        }
+        return nil
+    }
+
     private func lowerVarDecl(_ decl: Cursor) {
         let key = key(forDeclaration: decl)
         if let (effect, name) = guardEffect(of: decl) {
@@ -183,6 +205,9 @@ final class CFGBuilder {
             emitGuardCall(key, effect, at: decl.location, shown: "'\(decl.spelling)' (\(name))")
             scopes[scopes.count - 1].append((key, effect, decl.location, name))
             return
+        }
+        if let cleanup = cleanupFunction(of: decl) {
+            scopes[scopes.count - 1].append((key, nil, decl.location, cleanup))
         }
         guard decl.storageClass != CX_SC_Static, decl.storageClass != CX_SC_Extern else { return }
         let initializer = decl.children.last(where: { $0.isExpression })
