@@ -145,6 +145,45 @@ struct CLITests {
         #expect(r.out.contains(":5:12: error:"))
     }
 
+    @Test("summaries reach across the files of one run")
+    func acrossFiles() throws {
+        let helpers = try temporaryFile("gil_helpers.c", """
+            #include <Python.h>
+            void project_gil_enter(PyGILState_STATE *out) { *out = PyGILState_Ensure(); }
+            void project_gil_leave(PyGILState_STATE *st) { PyGILState_Release(*st); }
+            void project_log(PyObject *logger) { PyObject *r = PyObject_CallNoArgs(logger); Py_XDECREF(r); }
+            """)
+        let user = helpers.deletingLastPathComponent().appendingPathComponent("render.c")
+        try """
+            #include <Python.h>
+            void project_gil_enter(PyGILState_STATE *out);
+            void project_gil_leave(PyGILState_STATE *st);
+            void project_log(PyObject *logger);
+            extern int frame_ready(void);
+            int render(PyObject *logger) {
+                PyGILState_STATE st;
+                project_gil_enter(&st);
+                if (!frame_ready())
+                    return -1;
+                project_log(logger);
+                project_gil_leave(&st);
+                return 0;
+            }
+            void bake(PyObject *logger) {
+                Py_BEGIN_ALLOW_THREADS
+                project_log(logger);
+                Py_END_ALLOW_THREADS
+            }
+            """.write(to: user, atomically: true, encoding: .utf8)
+        // Alone, render.c knows nothing of the helpers: no finding.
+        #expect(try runGILCheck(["lint", user.path]).status == 0)
+        let r = try runGILCheck(["lint", helpers.path, user.path])
+        #expect(r.status == 1)
+        #expect(r.out.contains("render.c:10:9: error: GIL state 'st' acquired by project_gil_enter() is not released before this return [ensure-leak]"))
+        #expect(r.out.contains("project_gil_enter() acquires the GIL and hands its state to the caller (summary)"))
+        #expect(r.out.contains("render.c:17:5: error: project_log() (summary: it calls PyObject_CallNoArgs()) needs the GIL"))
+    }
+
     @Test("rules and explain document every rule")
     func discoverability() throws {
         let rules = try runGILCheck(["rules"])
