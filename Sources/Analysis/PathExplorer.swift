@@ -68,6 +68,8 @@ struct PathState: Hashable {
     /// What this path did to states the caller handed in (for the function's summary).
     var callerStateEffect: GILEffect?
     var callerStateSlot: StateSlot?
+    /// Py_Finalize ran on this path (for the summary).
+    var finalized = false
 }
 
 /// The events of one path, shared between the paths that fork from it.
@@ -146,6 +148,7 @@ public struct PathExplorer {
     private var exits: [ExitRecord] = []
     private var needsGILWitness: String?
     private var blocksWitness: String?
+    private var witnessReleases = false
     /// Storage this function releases or restores somewhere: a state stored in a non-local place that the
     /// function itself also releases is owned by the function, so a path that leaves it held is a leak.
     private var releasedSomewhere: Set<StorageKey> = []
@@ -164,7 +167,7 @@ public struct PathExplorer {
 
     /// The summary of the function, valid after `run()`.
     public var summary: FunctionSummary {
-        summarize(exits: exits, needsGIL: needsGILWitness, blocks: blocksWitness)
+        summarize(exits: exits, needsGIL: needsGILWitness, blocks: blocksWitness, releasesCallersGIL: witnessReleases)
     }
 
     public mutating func run() -> [Diagnostic] {
@@ -429,15 +432,29 @@ public struct PathExplorer {
             report(.deprecatedGILAPI, at: site.location, message, walker: nil, since: 0)
         }
         // Calls with a GIL effect of their own have their own rules (nested-release, ...).
-        if rule.requiresGIL, rule.effect == nil || rule.summary != nil {
+        if rule.requiresGIL, rule.effect == nil || (rule.summary != nil && rule.effect != .finalize) {
             switch w.state.gil {
+            case .released where rule.summary?.releasesCallersGIL == true && !w.state.releasedByCaller:
+                report(.nestedRelease, at: site.location,
+                       "\(site.shown)\(rule.because) releases the GIL, but it is already released on this path",
+                       walker: w, since: w.state.saves.last?.depth ?? 0)
             case .released:
                 reportWithoutGIL(at: site.location, what: "\(site.shown)\(rule.because)", w)
             case .unknown:
-                if needsGILWitness == nil { needsGILWitness = rule.summary?.needsGIL ?? site.shown }
+                if needsGILWitness == nil {
+                    needsGILWitness = rule.summary?.needsGIL ?? site.shown
+                    witnessReleases = rule.summary?.releasesCallersGIL ?? false
+                }
             case .held:
                 break
             }
+        }
+        // Releasing calls need the GIL too: a helper that saves or releases with its caller's GIL must not be
+        // called from a region that already released it.
+        if w.state.gil == .unknown, needsGILWitness == nil, rule.summary == nil,
+           [.save, .release, .releaseGIL, .finalize].contains(rule.effect) {
+            needsGILWitness = site.shown
+            witnessReleases = rule.effect != .finalize
         }
         if rule.blocks { blocking(site, rule, &w) }
         if let n = rule.threadEntry, n < site.arguments.count, let entryName = site.arguments[n].functionReference {
@@ -494,6 +511,7 @@ public struct PathExplorer {
             w.state.gil = .unknown
             w.state.heldSinceInitialize = false
             w.state.threadStartedWhileHeld = nil
+            w.state.finalized = true
             w.note(site.location, "interpreter finalized here")
         case .noreturn?:
             w.dead = true
@@ -797,6 +815,7 @@ public struct PathExplorer {
             }
         }
         if let effect = s.callerStateEffect { return (effect, s.callerStateSlot) }
+        if s.finalized { return (.finalize, nil) }
         if entry.gil == .unknown {
             if s.heldSinceInitialize && s.gil == .held { return (.initialize, nil) }
             if s.gil == .held && s.ensures.isEmpty && s.saves.isEmpty && acquiredOwnGIL(s) { return (.acquire, nil) }

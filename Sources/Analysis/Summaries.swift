@@ -12,6 +12,8 @@ public struct FunctionSummary: Sendable, Equatable {
     var needsGIL: String?
     /// The first blocking call made with the caller's GIL status (`pthread_mutex_lock()`).
     var blocks: String?
+    /// The call that needs the caller's GIL is one that releases it (`Py_BEGIN_ALLOW_THREADS`).
+    var releasesCallersGIL = false
 
     var isEmpty: Bool { effect == nil && needsGIL == nil && blocks == nil }
 
@@ -40,8 +42,8 @@ struct ExitRecord {
 }
 
 /// Folds the exits of a function into its summary.
-func summarize(exits: [ExitRecord], needsGIL: String?, blocks: String?) -> FunctionSummary {
-    var summary = FunctionSummary(needsGIL: needsGIL, blocks: blocks)
+func summarize(exits: [ExitRecord], needsGIL: String?, blocks: String?, releasesCallersGIL: Bool) -> FunctionSummary {
+    var summary = FunctionSummary(needsGIL: needsGIL, blocks: blocks, releasesCallersGIL: releasesCallersGIL)
     guard let chosen = exits.first(where: { $0.effect != nil })?.effect else { return summary }
     summary.effect = chosen.0
     summary.slot = chosen.1
