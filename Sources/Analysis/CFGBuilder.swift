@@ -53,12 +53,43 @@ final class CFGBuilder {
         let end = body.extentEnd
         let closing = SourceLocation(file: end.file, line: end.line, column: max(1, end.column - 1), offset: end.offset)
         terminate(.exit(nil, closing, implicit: true))
+        threadEmptyJumps()
         return FunctionCFG(name: function.spelling, location: function.location,
                            isStatic: function.storageClass == CX_SC_Static, blocks: blocks, entry: 0,
                            parameters: parameterKeys)
     }
 
     // MARK: - Blocks
+
+    /// Points every edge past blocks that hold nothing and only jump on. Nested `if`/`else if` chains leave one
+    /// such join block per level; without this, paths reaching the end of an N-deep chain would be merged N
+    /// times over (quadratic work on generated dispatch code).
+    private func threadEmptyJumps() {
+        func final(_ start: Int) -> Int {
+            var target = start, hops = 0
+            while hops < blocks.count, blocks[target].elements.isEmpty, case .jump(let next) = blocks[target].terminator,
+                  next != target {
+                target = next
+                hops += 1
+            }
+            return target
+        }
+        var resolved = Array(0..<blocks.count)
+        for b in blocks.indices where blocks[b].elements.isEmpty { resolved[b] = final(b) }
+        for b in blocks.indices {
+            switch blocks[b].terminator {
+            case .jump(let t):
+                blocks[b].terminator = .jump(resolved[t])
+            case .branch(let value, let t, let f, let location, let text):
+                blocks[b].terminator = .branch(value, whenTrue: resolved[t], whenFalse: resolved[f], location, text: text)
+            case .switchOn(let value, let cases, let d, let location, let text):
+                let moved = cases.map { SwitchCase(low: $0.low, high: $0.high, target: resolved[$0.target]) }
+                blocks[b].terminator = .switchOn(value, cases: moved, defaultTarget: resolved[d], location, text: text)
+            case .exit, .stop:
+                break
+            }
+        }
+    }
 
     private func newBlock() -> Int {
         blocks.append(BasicBlock())
@@ -817,6 +848,12 @@ final class CFGBuilder {
     /// The operator of a binary expression: the last token before its right operand. Inside a macro
     /// expansion libclang gives no tokens of the macro's body, so the operator is inferred from the types.
     func binaryOperator(_ c: Cursor, _ kids: [Cursor]) -> String {
+        if !c.isInMacroExpansion {
+            // The tokens between the operands: asking for the left operand's end rather than its start keeps a
+            // left-nested chain (`a + b + c + ...`) linear, as clang finds an expression's start by descending.
+            let between = c.spelledTokens(from: kids[0].rawExtentEnd, to: beginLocation(kids[1]))
+            if between.count == 2, Self.binaryOperators.contains(between[0]) { return between[0] }
+        }
         let tokens = c.spelledTokens(from: beginLocation(kids[0]), to: beginLocation(kids[1]))
         if tokens.count >= 3, Self.binaryOperators.contains(tokens[tokens.count - 2]) {
             return tokens[tokens.count - 2]
@@ -854,6 +891,9 @@ final class CFGBuilder {
 
     /// Where an expression's first token is (libclang's cursor location of a member access is the member name).
     private func beginLocation(_ c: Cursor) -> CXSourceLocation {
+        // Outside macros the extent starts at the first token; asking for it directly keeps long operator chains
+        // (generated sums thousands of terms deep) linear instead of walking down the left spine at every level.
+        if !c.isInMacroExpansion { return clang_getRangeStart(clang_getCursorExtent(c.raw)) }
         switch c.kind {
         case CXCursor_MemberRefExpr, CXCursor_ArraySubscriptExpr, CXCursor_CallExpr, CXCursor_BinaryOperator,
              CXCursor_CompoundAssignOperator, CXCursor_ConditionalOperator, CXCursor_UnexposedExpr:

@@ -54,6 +54,14 @@ public indirect enum Value: Hashable, Sendable {
     case select(Value, Value, Value)
 
     /// Every key this value reads.
+    /// A comparison or a logical combination: a value whose truth says something about other values.
+    public var isCondition: Bool {
+        switch self {
+        case .not, .compare, .and, .or: return true
+        default: return false
+        }
+    }
+
     public var keysRead: [StorageKey] {
         switch self {
         case .read(let k), .addressOf(let k): return [k]

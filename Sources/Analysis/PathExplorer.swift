@@ -52,6 +52,12 @@ struct PathState: Hashable {
     var ensures: [Held] = []
     var saves: [Held] = []
     var facts: [StorageKey: Fact] = [:]
+    /// Locals that hold the truth of a condition on other locals (`notify = s != NULL`): assuming the local
+    /// true or false assumes the condition, so a later test written the other way agrees with it.
+    var definitions: [StorageKey: Value] = [:]
+    /// Comparisons this path has assumed that facts cannot express (`count > 0`, `a == b`): the same test later
+    /// on the path, with its operands unchanged, has the same outcome.
+    var known: [Value: Bool] = [:]
     /// Local states this path has already released or restored.
     var released: Set<StorageKey> = []
     var restored: Set<StorageKey> = []
@@ -193,6 +199,8 @@ public struct PathExplorer {
             if visited[block].count >= limits.statesPerBlock {
                 // Too many distinct states here: forget tracked values, keep the GIL facts.
                 walker.state.facts = [:]
+                walker.state.definitions = [:]
+                walker.state.known = [:]
                 if visited[block].count >= limits.statesPerBlock * 2 { budgetHit = true; continue }
             }
             guard visited[block].insert(walker.state).inserted else { continue }
@@ -220,6 +228,12 @@ public struct PathExplorer {
         if !state.released.isEmpty { state.released = state.released.filter { live.contains($0.root) } }
         if !state.restored.isEmpty { state.restored = state.restored.filter { live.contains($0.root) } }
         if !state.foreign.isEmpty { state.foreign = state.foreign.filter { live.contains($0.root) } }
+        if !state.definitions.isEmpty {
+            state.definitions = state.definitions.filter { live.contains($0.key.root) }
+        }
+        if !state.known.isEmpty {
+            state.known = state.known.filter { c in c.key.keysRead.allSatisfy { live.contains($0.root) } }
+        }
     }
 
     // MARK: - Blocks
@@ -329,6 +343,11 @@ public struct PathExplorer {
         forget(target, in: &w.state)
         if !target.isLocal { forgetAliased(&w.state) }
         if let newFact { w.state.facts[target] = newFact }
+        if target.isLocal, !target.isTemporary, newFact == nil, value.isCondition,
+           !liveness.addressTaken.contains(target.root), !value.keysRead.contains(target),
+           value.keysRead.allSatisfy({ $0.isLocal && !liveness.addressTaken.contains($0.root) }) {
+            w.state.definitions[target] = value
+        }
         if target.isLocal {
             let carriesState = carried.contains { k in
                 w.state.ensures.contains { $0.keys.contains(k) } || w.state.saves.contains { $0.keys.contains(k) }
@@ -379,6 +398,14 @@ public struct PathExplorer {
     }
 
     private func forget(_ key: StorageKey, in state: inout PathState) {
+        if !state.definitions.isEmpty {
+            state.definitions = state.definitions.filter { d in
+                !key.isPrefix(of: d.key) && !d.value.keysRead.contains { key.isPrefix(of: $0) }
+            }
+        }
+        if !state.known.isEmpty {
+            state.known = state.known.filter { c in !c.key.keysRead.contains { key.isPrefix(of: $0) } }
+        }
         if state.facts.isEmpty { return }
         state.facts = state.facts.filter { !key.isPrefix(of: $0.key) }
     }
@@ -722,6 +749,8 @@ public struct PathExplorer {
                                   escaped: key == nil, previous: w.state.gil, depth: w.depth))
         gilReleased(&w)
         if let key { w.state.restored.remove(key) }
+        // PyEval_SaveThread() never returns NULL: `if (ts != NULL) PyEval_RestoreThread(ts)` follows the save.
+        if let key, slot == .result { w.state.facts[key] = .notEquals([0]) }
     }
 
     private mutating func restore(_ site: CallSite, slot: StateSlot, _ w: inout Walker) {
@@ -845,13 +874,14 @@ public struct PathExplorer {
     func evaluate(_ v: Value, _ s: PathState) -> Fact? {
         switch v {
         case .constant(let n): return .equals(n)
-        case .read(let k): return s.facts[k]
+        case .read(let k): return s.facts[k] ?? s.definitions[k].flatMap { evaluate($0, s) }
         case .addressOf, .nonZero: return .notEquals([0])
         case .unknown: return nil
         case .not(let a):
             guard let t = evaluate(a, s)?.truth else { return nil }
             return .equals(t ? 0 : 1)
         case .compare(let op, let a, let b):
+            if let t = s.known[v] { return .equals(t ? 1 : 0) }
             let fa = evaluate(a, s), fb = evaluate(b, s)
             if case .equals(let x)? = fa, case .equals(let y)? = fb {
                 let r: Bool
@@ -905,6 +935,10 @@ public struct PathExplorer {
             } else {
                 n.facts[k] = .equals(0)
             }
+            if let definition = s.definitions[k] {
+                n.definitions[k] = nil
+                return assume(definition, truth, n).map { var r = $0; r.definitions[k] = definition; return r }
+            }
             return [n]
         case .not(let a):
             return assume(a, !truth, s)
@@ -912,7 +946,9 @@ public struct PathExplorer {
             let equal = (op == .eq) == truth
             if case .read(let k) = a, case .constant(let c) = b { return [refine(s, k, c, equal)] }
             if case .read(let k) = b, case .constant(let c) = a { return [refine(s, k, c, equal)] }
-            return [s]
+            return [remember(v, truth, s)]
+        case .compare:
+            return [remember(v, truth, s)]
         case .and(let a, let b):
             if truth { return assume(a, true, s).flatMap { assume(b, true, $0) } }
             return assume(a, false, s) + assume(a, true, s).flatMap { assume(b, false, $0) }
@@ -927,13 +963,27 @@ public struct PathExplorer {
         }
     }
 
+    private func remember(_ condition: Value, _ truth: Bool, _ s: PathState) -> PathState {
+        // Only comparisons of locals that nothing can change behind the path's back, and not too many.
+        guard s.known.count < 8, !condition.keysRead.isEmpty,
+              condition.keysRead.allSatisfy({ $0.isLocal && !liveness.addressTaken.contains($0.root) }) else { return s }
+        var n = s
+        n.known[condition] = truth
+        return n
+    }
+
     private func refine(_ s: PathState, _ k: StorageKey, _ c: Int, _ equal: Bool) -> PathState {
         var n = s
         if equal {
             n.facts[k] = .equals(c)
         } else {
             switch s.facts[k] {
-            case .notEquals(var set)?: set.insert(c); n.facts[k] = .notEquals(set)
+            case .notEquals(var set)?:
+                set.insert(c)
+                // A long `else if` chain would otherwise carry every excluded constant along (and hash it at
+                // every block): keep only whether the value is non-zero once the set grows past a few entries.
+                if set.count > 16 { set = set.contains(0) ? [0] : [] }
+                n.facts[k] = set.isEmpty ? nil : .notEquals(set)
             default: n.facts[k] = .notEquals([c])
             }
         }

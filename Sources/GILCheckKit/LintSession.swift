@@ -63,6 +63,10 @@ public final class LintSession {
     }
 
     public func run() -> Outcome {
+        withLargeStack { self.runOnCurrentThread() }
+    }
+
+    private func runOnCurrentThread() -> Outcome {
         let includes = options.pythonIncludes ?? PythonIncludes.detect()
         let arguments = includes.flatMap { ["-isystem", $0] } + options.clangArguments
         let index = ClangIndex()

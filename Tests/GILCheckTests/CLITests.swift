@@ -44,6 +44,21 @@ struct CLITests {
         #expect(!r.out.contains("node_evaluate"))
     }
 
+    @Test("generated code nested thousands deep is analyzed without a crash and without giving up")
+    func deeplyNested() throws {
+        // A 3,000-arm else-if chain (one join block per level) and a 10,000-term sum (as deep an AST).
+        var lines = ["#include <Python.h>", "int chain(int x) {", "  PyGILState_STATE s = PyGILState_Ensure();",
+                     "  int r = 0;", "  if (x == 0) r = 0;"]
+        for i in 1..<3000 { lines.append("  else if (x == \(i)) r = \(i);") }
+        lines += ["  if (r < 0) return r;", "  PyGILState_Release(s);", "  return r;", "}"]
+        lines.append("int sum(int x) { return " + (0..<10_000).map { "x*\($0)" }.joined(separator: " + ") + "; }")
+        let f = try temporaryFile("deep.c", lines.joined(separator: "\n") + "\n")
+        let r = try runGILCheck(["lint", "--format", "json", f.path])
+        #expect(r.status == 1, Comment(rawValue: r.err))
+        #expect(r.out.contains("\"ruleId\" : \"ensure-leak\""))
+        #expect(!r.out.contains("analysis-budget"))
+    }
+
     @Test("correct code exits 0 and prints nothing")
     func clean() throws {
         let f = try temporaryFile("ok.c", """
