@@ -24,8 +24,33 @@ let clangFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-I\(llvm)/include"])]
 let clangLink: [LinkerSetting] = [.unsafeFlags(["-L\(llvm)/lib", "-Xlinker", "-rpath", "-Xlinker", "\(llvm)/lib"])]
 
 // MARK: - Tracer targets (gilcheck trace / gilcheck host). Edited by the tracer work only.
-let tracerProducts: [Product] = []
-let tracerTargets: [Target] = []
+let tracerProducts: [Product] = [
+    // LD_PRELOADed into the program under `gilcheck trace`: libgilcheck-trace.so next to the gilcheck binary.
+    .library(name: "gilcheck-trace", type: .dynamic, targets: ["GILTraceShim"]),
+    // The threaded embedding host behind `gilcheck host`.
+    .executable(name: "gilcheck-host", targets: ["GILTestHost"]),
+]
+let tracerTargets: [Target] = [
+    // The interposition library: GIL hooks through patched GOT slots, pthread and dlopen hooks, the watchdog.
+    .target(
+        name: "GILTraceShim",
+        dependencies: ["GILTraceFormat"],
+        cSettings: [.unsafeFlags(["-O2", "-fvisibility=hidden", "-fno-omit-frame-pointer"])],
+        linkerSettings: [
+            // Nothing of the Swift runtime is used: keep it out of the programs the library is preloaded into.
+            .unsafeFlags(["-Xlinker", "--as-needed"]), .linkedLibrary("dl"), .linkedLibrary("pthread"),
+        ]),
+    // CPython's embedding API (Debian's python3-embed.pc) for the host.
+    .systemLibrary(name: "CPythonEmbed", path: "Sources/CPythonEmbed", pkgConfig: "python3-embed",
+                   providers: [.apt(["python3-dev"])]),
+    .executableTarget(
+        name: "GILTestHost",
+        dependencies: ["CPythonEmbed"],
+        cSettings: [.unsafeFlags(["-O2", "-g"])],
+        linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("pthread")]),
+    // The record layout shared by the trace library (C) and `gilcheck trace` (Swift): header only.
+    .target(name: "GILTraceFormat", path: "Sources/GILTraceFormat"),
+]
 /// Targets the `gilcheck` executable links for its trace and host subcommands.
 let tracerCLIDependencies: [Target.Dependency] = []
 // MARK: - End of tracer targets

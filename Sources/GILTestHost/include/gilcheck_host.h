@@ -1,0 +1,1 @@
+/* The test host is a program; it has no C API. */

@@ -1,0 +1,125 @@
+/* The event log written by the gilcheck trace library (libgilcheck-trace.so) and read by `gilcheck trace`.
+ *
+ * Layout: one file per traced thread, `<dir>/gilcheck.<pid>.<tid>.trace`, written through a shared memory
+ * mapping, so that every record written reaches the file even when the process aborts, segfaults or is
+ * killed. A file is a 64-byte file header followed by records; the unused tail of the file is zero, so the
+ * reader stops at the first record whose `magic` is not GILT_RECORD_MAGIC or that does not fit in the file
+ * (a torn last record).
+ *
+ * A record is a fixed 48-byte head followed by `words` 64-bit payload words: stack frames (return addresses,
+ * innermost first) or, for records that carry a name or path, the NUL-padded bytes of the string.
+ * All integers are little-endian (the tracer runs on x86-64 Linux only).
+ */
+#ifndef GILCHECK_TRACE_FORMAT_H
+#define GILCHECK_TRACE_FORMAT_H
+
+#include <stdint.h>
+
+#define GILT_FILE_MAGIC "GILTRC01"
+#define GILT_RECORD_MAGIC 0x4754u /* "TG" */
+#define GILT_VERSION 1u
+
+typedef struct gilt_file_header {
+    char magic[8];          /* GILT_FILE_MAGIC */
+    uint32_t version;       /* GILT_VERSION */
+    uint32_t pid;
+    uint32_t tid;           /* the thread that owns this file */
+    uint32_t ppid;
+    uint64_t ticks_per_second; /* rate of the `time` field of records (TSC), estimated at start-up */
+    uint64_t start_ticks;   /* `time` when the process started being traced */
+    uint64_t start_unix_ns; /* wall-clock time at the same instant */
+    uint8_t reserved[16];
+} gilt_file_header;
+
+typedef struct gilt_record {
+    uint16_t magic;  /* GILT_RECORD_MAGIC */
+    uint16_t kind;   /* gilt_kind */
+    uint16_t words;  /* payload words after this head */
+    uint16_t flags;  /* kind-specific */
+    uint32_t tid;    /* the thread the record is about */
+    uint32_t detail; /* kind-specific small value (an API id, a finding id) */
+    uint64_t time;   /* ticks (see the file header) */
+    uint64_t a, b;   /* kind-specific */
+    uint64_t pc;     /* the return address into the code that made the call (the call site), or 0 */
+} gilt_record;
+
+enum gilt_kind {
+    /* a = pid, b = ppid. Payload: the command line (argv joined by NUL, then padded). */
+    GILT_PROCESS_START = 1,
+    /* A loaded object. a = load base (dlpi_addr), b = end of its highest segment; flags: GILT_MODULE_*.
+       Payload: its path (for the main program, the resolved path of /proc/self/exe). */
+    GILT_MODULE = 2,
+    /* A thread started by pthread_create. a = creating thread's tid, b = start routine address, pc = the call site. */
+    GILT_THREAD_START = 3,
+    /* The thread ended. a = 1 when it still held the GIL, b = live Ensure states. */
+    GILT_THREAD_EXIT = 4,
+    /* The user's code took the GIL. detail = gilt_api, a = ticks spent waiting, b = 1 when the thread already
+       held it (a nested PyGILState_Ensure), pc = call site. */
+    GILT_GIL_ACQUIRE = 5,
+    /* The user's code let the GIL go. detail = gilt_api, a = ticks the GIL was held since the matching outermost
+       acquisition (0 when nested or unknown), b = call site of that acquisition, pc = call site. */
+    GILT_GIL_RELEASE = 6,
+    /* A fault seen at run time. detail = gilt_finding, flags = gilt_api involved (or 0), a and b as listed at
+       gilt_finding, pc = call site. Payload: the native stack. */
+    GILT_FINDING = 7,
+    /* First time this process took lock `b` while holding lock `a` (lock ids: GILT_LOCK_GIL for the GIL, else
+       the address of a pthread mutex). pc = call site of the acquisition of `b`. Payload: word 0 = call site
+       of the acquisition of `a`, then the native stack at the acquisition of `b`. */
+    GILT_LOCK_EDGE = 8,
+    /* The watchdog found a wait longer than the hang timeout. tid = the waiting thread, a = the lock waited
+       for, b = nanoseconds waited. Followed by one GILT_THREAD_STACK per traced thread. */
+    GILT_HANG = 9,
+    /* A thread's state when the watchdog fired. tid = that thread, a = lock it waits for (0 = none),
+       b = GILT_LOCK_GIL when it holds the GIL, flags = 1 when the stack could be read. Payload: the stack,
+       then a 0 word, then the ids of the locks it holds. */
+    GILT_THREAD_STACK = 10,
+    /* The name of a watched C API function that got a checking stub. a = stub index. Payload: the name. */
+    GILT_API_NAME = 11,
+    /* Events that could not be recorded (the log could not grow). a = count. */
+    GILT_DROPPED = 12,
+    /* A lock wait of the user's code on a pthread mutex longer than 1 ms. a = mutex, b = ticks waited. */
+    GILT_MUTEX_WAIT = 13,
+};
+
+enum gilt_module_flags {
+    GILT_MODULE_USER = 1,        /* code under test: its imports are checked */
+    GILT_MODULE_INTERPRETER = 2, /* libpython or a python executable: its own calls are not the user's */
+    GILT_MODULE_TRACER = 4,      /* this library */
+    GILT_MODULE_SYSTEM = 8,      /* a system library (libc, ld.so, /usr/lib) */
+};
+
+#define GILT_LOCK_GIL 1u
+
+enum gilt_api {
+    GILT_API_NONE = 0,
+    GILT_API_GILSTATE_ENSURE = 1,
+    GILT_API_GILSTATE_RELEASE = 2,
+    GILT_API_SAVE_THREAD = 3,
+    GILT_API_RESTORE_THREAD = 4,
+    GILT_API_ACQUIRE_THREAD = 5,
+    GILT_API_RELEASE_THREAD = 6,
+    GILT_API_ACQUIRE_LOCK = 7,
+    GILT_API_RELEASE_LOCK = 8,
+    GILT_API_INIT_THREADS = 9,
+    GILT_API_INITIALIZE = 10,
+    GILT_API_FINALIZE = 11,
+    GILT_API_GILSTATE_CHECK = 12,
+};
+
+enum gilt_finding {
+    /* A release of the GIL by a thread that did not acquire it: PyGILState_Release with no live Ensure,
+       PyEval_RestoreThread with no save, PyEval_SaveThread/ReleaseThread while not holding the GIL.
+       flags = the API. a = 1 when the thread held the GIL (per CPython) at the call. */
+    GILT_F_RELEASE_WITHOUT_ENSURE = 1,
+    /* A watched C API function called without the GIL. a = stub index (see GILT_API_NAME), b = number of
+       such calls from this call site so far (reported once per call site). */
+    GILT_F_API_WITHOUT_GIL = 2,
+    /* A thread ended holding the GIL without a live Ensure (RestoreThread/AcquireThread never undone).
+       a = call site of the acquisition. */
+    GILT_F_THREAD_EXIT_HOLDING_GIL = 3,
+    /* A thread (or, with b = 1, the process) ended with PyGILState_Ensure states not released.
+       a = call site of the innermost unreleased Ensure, detail count in flags. */
+    GILT_F_ENSURE_LEAK_AT_EXIT = 4,
+};
+
+#endif

@@ -1,0 +1,467 @@
+/* The hooks: CPython's GIL entry points (reached through patched GOT slots of the user's code), pthread thread
+ * creation and mutexes and dlopen (exported, so LD_PRELOAD puts them in front of libc), and the checks. */
+#include "shim.h"
+
+#include <dlfcn.h>
+#include <execinfo.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- CPython's own functions, looked up in the process (libpython or the python executable). */
+static void *(*real_Ensure)(void);
+static void (*real_Release)(int);
+static int (*real_Check)(void);
+static void *(*real_Save)(void);
+static void (*real_Restore)(void *);
+static void (*real_AcquireThread)(void *);
+static void (*real_ReleaseThread)(void *);
+static void (*real_AcquireLock)(void);
+static void (*real_ReleaseLock)(void);
+static void (*real_InitThreads)(void);
+static void (*real_Initialize)(void);
+static void (*real_InitializeEx)(int);
+static void *(*real_InitializeFromConfig)(void *out, const void *config);
+static void (*real_Finalize)(void);
+static int (*real_FinalizeEx)(void);
+static int (*real_IsInitialized)(void);
+
+#define RESOLVE(var, name) if (!var) var = (__typeof__(var))dlsym(RTLD_DEFAULT, name)
+
+HIDDEN void gilt_resolve_python(void) {
+    RESOLVE(real_Ensure, "PyGILState_Ensure");
+    RESOLVE(real_Release, "PyGILState_Release");
+    RESOLVE(real_Check, "PyGILState_Check");
+    RESOLVE(real_Save, "PyEval_SaveThread");
+    RESOLVE(real_Restore, "PyEval_RestoreThread");
+    RESOLVE(real_AcquireThread, "PyEval_AcquireThread");
+    RESOLVE(real_ReleaseThread, "PyEval_ReleaseThread");
+    RESOLVE(real_AcquireLock, "PyEval_AcquireLock");
+    RESOLVE(real_ReleaseLock, "PyEval_ReleaseLock");
+    RESOLVE(real_InitThreads, "PyEval_InitThreads");
+    RESOLVE(real_Initialize, "Py_Initialize");
+    RESOLVE(real_InitializeEx, "Py_InitializeEx");
+    RESOLVE(real_InitializeFromConfig, "Py_InitializeFromConfig");
+    RESOLVE(real_Finalize, "Py_Finalize");
+    RESOLVE(real_FinalizeEx, "Py_FinalizeEx");
+    RESOLVE(real_IsInitialized, "Py_IsInitialized");
+}
+
+/* Whether the calling thread may use the C API: Python is not running (nothing to check), or CPython says
+   this thread's thread state is the current one. */
+HIDDEN int gilt_python_holds_gil(void) {
+    if (!real_IsInitialized || !real_Check || !real_IsInitialized()) return 1;
+    return real_Check();
+}
+
+/* Whether the thread holds the GIL: CPython's answer while Python runs (the thread's own bookkeeping can be
+   stale when the interpreter released the GIL around a call into the user's code, as ctypes does), else the
+   bookkeeping of the user's calls. */
+HIDDEN int gilt_gil_held(gilt_thread *t) {
+    if (real_IsInitialized && real_Check && real_IsInitialized()) return real_Check();
+    return t->gil == 1;
+}
+
+HIDDEN void gilt_report(uint32_t finding, uint16_t api, uint64_t a, uint64_t b, uint64_t pc) {
+    uint64_t stack[GILT_STACK_DEPTH];
+    int n = 0;
+    gilt_capture_stack(stack, &n, 2);
+    gilt_emit(GILT_FINDING, finding, api, a, b, pc, stack, (uint16_t)n);
+}
+
+/* ---- Lock order: edges "took B while holding A", each recorded once per process. */
+#define EDGES 8192
+static struct { uint64_t from, to; } edges[EDGES];
+static atomic_flag edges_lock = ATOMIC_FLAG_INIT;
+
+static int new_edge(uint64_t from, uint64_t to) {
+    uint64_t h = ((from * 0x9E3779B97F4A7C15ull) ^ (to * 0xC2B2AE3D27D4EB4Full)) >> 51;
+    int fresh = 0;
+    while (atomic_flag_test_and_set_explicit(&edges_lock, memory_order_acquire)) __builtin_ia32_pause();
+    for (uint64_t i = 0; i < EDGES; i++) {
+        uint64_t s = (h + i) % EDGES;
+        if (edges[s].from == 0) { edges[s].from = from; edges[s].to = to; fresh = 1; break; }
+        if (edges[s].from == from && edges[s].to == to) break;
+    }
+    atomic_flag_clear_explicit(&edges_lock, memory_order_release);
+    return fresh;
+}
+
+static void edge(uint64_t from, uint64_t from_site, uint64_t to, uint64_t to_site) {
+    if (from == to || !new_edge(from, to)) return;
+    uint64_t payload[GILT_STACK_DEPTH + 1];
+    int n = 0;
+    payload[0] = from_site;
+    gilt_capture_stack(payload + 1, &n, 3);
+    gilt_emit(GILT_LOCK_EDGE, 0, 0, from, to, to_site, payload, (uint16_t)(n + 1));
+}
+
+/* The user's code took `lock` (the GIL or a mutex): add an edge from every lock the thread holds. */
+HIDDEN void gilt_note_acquire(gilt_thread *t, uint64_t lock, uint64_t site) {
+    if (lock != GILT_LOCK_GIL && gilt_gil_held(t)) edge(GILT_LOCK_GIL, t->acquired_site, lock, site);
+    for (int i = 0; i < t->held_count; i++) edge(t->held_lock[i], t->held_site[i], lock, site);
+}
+
+/* ---- GIL hooks. */
+static void gil_taken(gilt_thread *t, uint32_t api, uint64_t waited, uint64_t site) {
+    t->gil = 1;
+    t->acquired_at = gilt_now();
+    t->acquired_site = site;
+    gilt_emit_for(t, t->tid, GILT_GIL_ACQUIRE, api, 0, waited, 0, site, NULL, 0);
+}
+
+static void gil_dropped(gilt_thread *t, uint32_t api, uint64_t site) {
+    uint64_t held = t->gil == 1 && t->acquired_at ? gilt_now() - t->acquired_at : 0;
+    gilt_emit_for(t, t->tid, GILT_GIL_RELEASE, api, 0, held, t->acquired_site, site, NULL, 0);
+    t->gil = 0;
+    t->acquired_at = 0;
+}
+
+static void begin_wait(gilt_thread *t, uint64_t lock) {
+    atomic_store_explicit(&t->waiting_since, gilt_now(), memory_order_relaxed);
+    atomic_store_explicit(&t->waiting_on, lock, memory_order_release);
+}
+
+static void end_wait(gilt_thread *t) {
+    atomic_store_explicit(&t->waiting_on, 0, memory_order_release);
+    atomic_store_explicit(&t->waiting_since, 0, memory_order_relaxed);
+}
+
+static void *hook_Ensure(void) {
+    uint64_t site = RETURN_PC();
+    gilt_thread *t = gilt_thread_state();
+    if (!t || !real_Ensure) return real_Ensure ? real_Ensure() : 0;
+    int was_held = gilt_gil_held(t);
+    uint64_t t0 = 0;
+    if (!was_held) { gilt_note_acquire(t, GILT_LOCK_GIL, site); t0 = gilt_now(); begin_wait(t, GILT_LOCK_GIL); }
+    void *r = real_Ensure();
+    if (t->ensure_depth < GILT_MAX_ENSURE) {
+        t->ensure_site[t->ensure_depth] = site;
+        if (was_held) t->ensure_was_held |= 1ull << t->ensure_depth;
+        else t->ensure_was_held &= ~(1ull << t->ensure_depth);
+    }
+    t->ensure_depth++;
+    if (!was_held) { end_wait(t); gil_taken(t, GILT_API_GILSTATE_ENSURE, gilt_now() - t0, site); }
+    else t->gil = 1;
+    return r;
+}
+
+static void hook_Release(int state) {
+    uint64_t site = RETURN_PC();
+    gilt_thread *t = gilt_thread_state();
+    if (t) {
+        if (t->ensure_depth == 0) {
+            gilt_report(GILT_F_RELEASE_WITHOUT_ENSURE, GILT_API_GILSTATE_RELEASE, (uint64_t)gilt_python_holds_gil(), 0, site);
+        } else {
+            t->ensure_depth--;
+            int was_held = t->ensure_depth < GILT_MAX_ENSURE ? (int)((t->ensure_was_held >> t->ensure_depth) & 1) : 1;
+            if (!was_held) gil_dropped(t, GILT_API_GILSTATE_RELEASE, site);
+        }
+    }
+    if (real_Release) real_Release(state);
+}
+
+static void *hook_Save(void) {
+    uint64_t site = RETURN_PC();
+    gilt_thread *t = gilt_thread_state();
+    if (t) {
+        if (!gilt_gil_held(t) && !gilt_python_holds_gil())
+            gilt_report(GILT_F_RELEASE_WITHOUT_ENSURE, GILT_API_SAVE_THREAD, 0, 0, site);
+        t->save_depth++;
+        gil_dropped(t, GILT_API_SAVE_THREAD, site);
+    }
+    return real_Save ? real_Save() : 0;
+}
+
+static void take_thread(uint32_t api, void (*real)(void *), void *tstate, uint64_t site) {
+    gilt_thread *t = gilt_thread_state();
+    if (!t) { if (real) real(tstate); return; }
+    gilt_note_acquire(t, GILT_LOCK_GIL, site);
+    uint64_t t0 = gilt_now();
+    begin_wait(t, GILT_LOCK_GIL);
+    if (real) real(tstate);
+    end_wait(t);
+    gil_taken(t, api, gilt_now() - t0, site);
+}
+
+static void hook_Restore(void *tstate) {
+    uint64_t site = RETURN_PC();
+    gilt_thread *t = gilt_thread_state();
+    if (t) {
+        if (t->save_depth == 0)
+            gilt_report(GILT_F_RELEASE_WITHOUT_ENSURE, GILT_API_RESTORE_THREAD, (uint64_t)gilt_python_holds_gil(), 0, site);
+        else
+            t->save_depth--;
+    }
+    take_thread(GILT_API_RESTORE_THREAD, real_Restore, tstate, site);
+}
+
+static void hook_AcquireThread(void *tstate) { take_thread(GILT_API_ACQUIRE_THREAD, real_AcquireThread, tstate, RETURN_PC()); }
+
+static void hook_ReleaseThread(void *tstate) {
+    uint64_t site = RETURN_PC();
+    gilt_thread *t = gilt_thread_state();
+    if (t) {
+        if (!gilt_gil_held(t) && !gilt_python_holds_gil())
+            gilt_report(GILT_F_RELEASE_WITHOUT_ENSURE, GILT_API_RELEASE_THREAD, 0, 0, site);
+        gil_dropped(t, GILT_API_RELEASE_THREAD, site);
+    }
+    if (real_ReleaseThread) real_ReleaseThread(tstate);
+}
+
+static void acquire_lock(void *unused) { (void)unused; if (real_AcquireLock) real_AcquireLock(); }
+
+static void hook_AcquireLock(void) { take_thread(GILT_API_ACQUIRE_LOCK, acquire_lock, NULL, RETURN_PC()); }
+
+static void hook_ReleaseLock(void) {
+    uint64_t site = RETURN_PC();
+    gilt_thread *t = gilt_thread_state();
+    if (t) gil_dropped(t, GILT_API_RELEASE_LOCK, site);
+    if (real_ReleaseLock) real_ReleaseLock();
+}
+
+static void hook_InitThreads(void) { if (real_InitThreads) real_InitThreads(); }
+static int hook_Check(void) { return real_Check ? real_Check() : 1; }
+
+static void initialized(uint32_t api, uint64_t site) {
+    gilt_resolve_python();
+    gilt_thread *t = gilt_thread_state();
+    if (t) gil_taken(t, api, 0, site);
+}
+
+static void hook_Initialize(void) { uint64_t s = RETURN_PC(); if (real_Initialize) real_Initialize(); initialized(GILT_API_INITIALIZE, s); }
+static void hook_InitializeEx(int i) { uint64_t s = RETURN_PC(); if (real_InitializeEx) real_InitializeEx(i); initialized(GILT_API_INITIALIZE, s); }
+
+/* PyStatus is returned in memory (a hidden pointer in %rdi): forward that pointer unchanged. */
+static void *hook_InitializeFromConfig(void *out, const void *config) {
+    uint64_t s = RETURN_PC();
+    void *r = real_InitializeFromConfig ? real_InitializeFromConfig(out, config) : out;
+    initialized(GILT_API_INITIALIZE, s);
+    return r;
+}
+
+static void finalized(uint64_t site) {
+    gilt_thread *t = gilt_thread_state();
+    if (t) { gil_dropped(t, GILT_API_FINALIZE, site); t->gil = -1; t->ensure_depth = 0; t->save_depth = 0; }
+}
+
+static void hook_Finalize(void) { uint64_t s = RETURN_PC(); if (real_Finalize) real_Finalize(); finalized(s); }
+static int hook_FinalizeEx(void) { uint64_t s = RETURN_PC(); int r = real_FinalizeEx ? real_FinalizeEx() : 0; finalized(s); return r; }
+
+static const struct { const char *name; void *hook; } gil_hooks[] = {
+    {"PyGILState_Ensure", (void *)hook_Ensure},
+    {"PyGILState_Release", (void *)hook_Release},
+    {"PyGILState_Check", (void *)hook_Check},
+    {"PyEval_SaveThread", (void *)hook_Save},
+    {"PyEval_RestoreThread", (void *)hook_Restore},
+    {"PyEval_AcquireThread", (void *)hook_AcquireThread},
+    {"PyEval_ReleaseThread", (void *)hook_ReleaseThread},
+    {"PyEval_AcquireLock", (void *)hook_AcquireLock},
+    {"PyEval_ReleaseLock", (void *)hook_ReleaseLock},
+    {"PyEval_InitThreads", (void *)hook_InitThreads},
+    {"Py_Initialize", (void *)hook_Initialize},
+    {"Py_InitializeEx", (void *)hook_InitializeEx},
+    {"Py_InitializeFromConfig", (void *)hook_InitializeFromConfig},
+    {"Py_Finalize", (void *)hook_Finalize},
+    {"Py_FinalizeEx", (void *)hook_FinalizeEx},
+};
+
+HIDDEN void *gilt_hook_for(const char *name) {
+    if (name[0] != 'P') return NULL;
+    for (size_t i = 0; i < sizeof gil_hooks / sizeof *gil_hooks; i++)
+        if (strcmp(gil_hooks[i].name, name) == 0) {
+            gilt_resolve_python();
+            return gil_hooks[i].hook;
+        }
+    return NULL;
+}
+
+/* ---- Thread start and exit. */
+static int (*real_pthread_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+static pthread_key_t exit_key;
+
+struct start { void *(*fn)(void *); void *arg; uint32_t parent; uint64_t site; };
+
+HIDDEN void gilt_thread_exit_checks(gilt_thread *t, int at_process_exit) {
+    if (!t || t->internal || atomic_exchange(&t->exited, 1)) return;
+    int depth = t->ensure_depth;
+    if (depth > 0) {
+        int top = depth <= GILT_MAX_ENSURE ? depth - 1 : GILT_MAX_ENSURE - 1;
+        uint64_t site = t->ensure_site[top];
+        gilt_emit_for(t, t->tid, GILT_FINDING, GILT_F_ENSURE_LEAK_AT_EXIT, (uint16_t)depth, site,
+                      (uint64_t)at_process_exit, site, &site, 1);
+    } else if (t->gil == 1 && !at_process_exit) {
+        gilt_emit_for(t, t->tid, GILT_FINDING, GILT_F_THREAD_EXIT_HOLDING_GIL, 0, t->acquired_site, 0,
+                      t->acquired_site, &t->acquired_site, 1);
+    }
+    if (!at_process_exit)
+        gilt_emit_for(t, t->tid, GILT_THREAD_EXIT, 0, 0, (uint64_t)(t->gil == 1), (uint64_t)depth, 0, NULL, 0);
+}
+
+static void on_thread_exit(void *p) { gilt_thread_exit_checks(p, 0); }
+
+static void *thread_start(void *p) {
+    struct start s = *(struct start *)p;
+    free(p);
+    gilt_thread *t = gilt_thread_state();
+    if (t) {
+        pthread_setspecific(exit_key, t);
+        gilt_emit_for(t, t->tid, GILT_THREAD_START, 0, 0, s.parent, (uint64_t)s.fn, s.site, NULL, 0);
+    }
+    return s.fn(s.arg);
+}
+
+__attribute__((visibility("default"))) int pthread_create(pthread_t *th, const pthread_attr_t *attr,
+                                                          void *(*fn)(void *), void *arg) {
+    if (!real_pthread_create) real_pthread_create = (__typeof__(real_pthread_create))dlsym(RTLD_NEXT, "pthread_create");
+    uint64_t site = RETURN_PC();
+    if (!gilt_config.ready || gilt_busy) return real_pthread_create(th, attr, fn, arg);
+    struct start *s = malloc(sizeof *s);
+    if (!s) return real_pthread_create(th, attr, fn, arg);
+    gilt_thread *me = gilt_thread_state();
+    *s = (struct start){fn, arg, me ? me->tid : 0, site};
+    int rc = real_pthread_create(th, attr, thread_start, s);
+    if (rc != 0) free(s);
+    return rc;
+}
+
+/* ---- Mutexes. Only the user's own lock calls enter the lock graph; the interpreter's GIL mutex and condition
+ * variable (inside _PyRuntime) tell the watchdog that a thread is waiting for the GIL inside CPython. */
+extern int __pthread_mutex_lock(pthread_mutex_t *);
+extern int __pthread_mutex_trylock(pthread_mutex_t *);
+extern int __pthread_mutex_unlock(pthread_mutex_t *);
+
+static void held_push(gilt_thread *t, uint64_t m, uint64_t site) {
+    if (t->held_count < GILT_MAX_HELD) { t->held_lock[t->held_count] = m; t->held_site[t->held_count] = site; t->held_count++; }
+}
+
+static void held_remove(gilt_thread *t, uint64_t m) {
+    for (int i = t->held_count - 1; i >= 0; i--)
+        if (t->held_lock[i] == m) {
+            for (int j = i; j + 1 < t->held_count; j++) { t->held_lock[j] = t->held_lock[j + 1]; t->held_site[j] = t->held_site[j + 1]; }
+            t->held_count--;
+            return;
+        }
+}
+
+__attribute__((visibility("default"))) int pthread_mutex_lock(pthread_mutex_t *m) {
+    uint64_t site = RETURN_PC();
+    gilt_thread *t = gilt_self;
+    if (!t || gilt_busy || !gilt_is_user_pc(site)) return __pthread_mutex_lock(m);
+    gilt_busy = 1;
+    gilt_note_acquire(t, (uint64_t)m, site);
+    gilt_busy = 0;
+    int rc = __pthread_mutex_trylock(m);
+    if (rc != 0) {
+        uint64_t t0 = gilt_now();
+        begin_wait(t, (uint64_t)m);
+        rc = __pthread_mutex_lock(m);
+        end_wait(t);
+        uint64_t waited = gilt_now() - t0;
+        if (gilt_ticks_to_ns(waited) > 1000000) gilt_emit_for(t, t->tid, GILT_MUTEX_WAIT, 0, 0, (uint64_t)m, waited, site, NULL, 0);
+    }
+    if (rc == 0) held_push(t, (uint64_t)m, site);
+    return rc;
+}
+
+__attribute__((visibility("default"))) int pthread_mutex_trylock(pthread_mutex_t *m) {
+    uint64_t site = RETURN_PC();
+    int rc = __pthread_mutex_trylock(m);
+    gilt_thread *t = gilt_self;
+    if (rc == 0 && t && !gilt_busy && gilt_is_user_pc(site)) held_push(t, (uint64_t)m, site);
+    return rc;
+}
+
+__attribute__((visibility("default"))) int pthread_mutex_unlock(pthread_mutex_t *m) {
+    gilt_thread *t = gilt_self;
+    if (t) {
+        if (t->held_count) held_remove(t, (uint64_t)m);
+        if (t->waiting_in_interpreter && gilt_in_runtime_object(m)) { t->waiting_in_interpreter = 0; end_wait(t); }
+    }
+    return __pthread_mutex_unlock(m);
+}
+
+static int (*real_cond_wait)(pthread_cond_t *, pthread_mutex_t *);
+static int (*real_cond_timedwait)(pthread_cond_t *, pthread_mutex_t *, const struct timespec *);
+
+static void interpreter_wait(pthread_cond_t *c) {
+    gilt_thread *t = gilt_self;
+    if (t && !t->waiting_in_interpreter && gilt_in_runtime_object(c)) {
+        t->waiting_in_interpreter = 1;
+        begin_wait(t, GILT_LOCK_GIL);
+    }
+}
+
+__attribute__((visibility("default"))) int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m) {
+    if (!real_cond_wait) real_cond_wait = (__typeof__(real_cond_wait))dlvsym(RTLD_NEXT, "pthread_cond_wait", "GLIBC_2.3.2");
+    interpreter_wait(c);
+    return real_cond_wait(c, m);
+}
+
+__attribute__((visibility("default"))) int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *ts) {
+    if (!real_cond_timedwait)
+        real_cond_timedwait = (__typeof__(real_cond_timedwait))dlvsym(RTLD_NEXT, "pthread_cond_timedwait", "GLIBC_2.3.2");
+    interpreter_wait(c);
+    return real_cond_timedwait(c, m, ts);
+}
+
+/* ---- dlopen: modules loaded later (Python extension modules, a host's plugin) get patched too. */
+__attribute__((visibility("default"))) void *dlopen(const char *file, int mode) {
+    static void *(*real_dlopen)(const char *, int);
+    if (!real_dlopen) real_dlopen = (__typeof__(real_dlopen))dlsym(RTLD_NEXT, "dlopen");
+    void *h = real_dlopen(file, mode);
+    if (h && gilt_config.ready && !gilt_busy) gilt_scan_modules();
+    return h;
+}
+
+/* ---- Start-up and process exit. */
+static void at_exit(void) {
+    int n = atomic_load(&gilt_thread_count);
+    for (int i = 0; i < n && i < GILT_MAX_THREADS; i++) {
+        gilt_thread *t = gilt_threads[i];
+        if (t && t->pid == (uint32_t)getpid() && !atomic_load(&t->exited) && t->ensure_depth > 0) {
+            gilt_thread_exit_checks(t, 1);
+        }
+    }
+    uint64_t dropped = atomic_load(&gilt_dropped);
+    if (dropped) gilt_emit(GILT_DROPPED, 0, 0, dropped, 0, 0, NULL, 0);
+}
+
+static void after_fork_child(void) {
+    /* The child's thread states are copies that write into the parent's files: start afresh. */
+    gilt_self = NULL;
+    atomic_store(&gilt_thread_count, 0);
+}
+
+__attribute__((constructor)) static void gilt_init(void) {
+    const char *dir = getenv("GILCHECK_TRACE_DIR");
+    if (!dir || !*dir) dir = getenv("TMPDIR");
+    if (!dir || !*dir) dir = "/tmp";
+    snprintf(gilt_config.dir, sizeof gilt_config.dir, "%s", dir);
+    const char *timeout = getenv("GILCHECK_TRACE_HANG_TIMEOUT_MS");
+    gilt_config.hang_timeout_ns = (timeout && *timeout ? strtoull(timeout, NULL, 10) : 5000) * 1000000ull;
+    real_pthread_create = (__typeof__(real_pthread_create))dlsym(RTLD_NEXT, "pthread_create");
+    pthread_key_create(&exit_key, on_thread_exit);
+    pthread_atfork(NULL, NULL, after_fork_child);
+    gilt_clock_init();
+    { void *warm[4]; backtrace(warm, 4); } /* loads the unwinder now, not inside a hook */
+    gilt_load_watch_list(getenv("GILCHECK_TRACE_WATCH_FILE"));
+    gilt_config.ready = 1;
+    gilt_thread *t = gilt_thread_state();
+    if (t) {
+        char cmd[4096];
+        size_t used = 0;
+        FILE *f = fopen("/proc/self/cmdline", "re");
+        if (f) { used = fread(cmd, 1, sizeof cmd - 1, f); fclose(f); }
+        cmd[used] = 0;
+        for (size_t i = 0; i + 1 < used; i++) if (cmd[i] == 0) cmd[i] = ' ';
+        uint64_t words[256];
+        uint16_t n = gilt_pack_string(cmd, words, 256);
+        gilt_emit(GILT_PROCESS_START, 0, 0, (uint64_t)getpid(), (uint64_t)getppid(), 0, words, n);
+    }
+    gilt_scan_modules();
+    atexit(at_exit);
+    gilt_start_watchdog();
+}

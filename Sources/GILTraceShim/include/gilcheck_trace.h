@@ -1,0 +1,1 @@
+/* The trace library exports only its hooks; it has no C API of its own. */

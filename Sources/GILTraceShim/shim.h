@@ -1,0 +1,94 @@
+/* Internal declarations of the gilcheck trace library. Nothing here is exported from the shared object. */
+#ifndef GILT_SHIM_H
+#define GILT_SHIM_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gilcheck_trace_format.h"
+
+#define HIDDEN __attribute__((visibility("hidden")))
+/* Thread-local state in the initial-exec model: one %fs-relative load, no __tls_get_addr call per access. */
+#define TLS_IE __attribute__((tls_model("initial-exec")))
+#define RETURN_PC() ((uint64_t)__builtin_extract_return_addr(__builtin_return_address(0)))
+
+#define GILT_WINDOW (1u << 20)
+#define GILT_MAX_THREADS 8192
+#define GILT_MAX_ENSURE 64
+#define GILT_MAX_HELD 16
+#define GILT_STACK_DEPTH 32
+
+typedef struct gilt_thread {
+    uint32_t tid, pid;
+    int fd;
+    char *map;
+    uint64_t window, used;
+    /* GIL bookkeeping of the user's calls. gil: 1 held, 0 not held, -1 unknown (ask CPython). */
+    int gil;
+    int ensure_depth;
+    uint64_t ensure_site[GILT_MAX_ENSURE];
+    uint64_t ensure_was_held; /* bit i: the GIL was already held at Ensure number i */
+    int save_depth;
+    uint64_t acquired_at, acquired_site;
+    /* Mutexes the user's code holds, with the call sites that took them. */
+    int held_count;
+    uint64_t held_lock[GILT_MAX_HELD], held_site[GILT_MAX_HELD];
+    /* Read by the watchdog. */
+    _Atomic uint64_t waiting_on, waiting_since;
+    int waiting_in_interpreter;
+    /* Filled by the stack-sampling signal handler for the watchdog. */
+    uint64_t stack[GILT_STACK_DEPTH];
+    _Atomic int stack_words, stack_ready;
+    _Atomic int exited;
+    int internal; /* the watchdog's own thread */
+} gilt_thread;
+
+struct gilt_config {
+    char dir[4096];
+    uint64_t hang_timeout_ns;
+    int ready;
+};
+
+extern HIDDEN struct gilt_config gilt_config;
+extern HIDDEN gilt_thread *gilt_threads[GILT_MAX_THREADS];
+extern HIDDEN _Atomic int gilt_thread_count;
+extern HIDDEN _Atomic uint64_t gilt_dropped;
+extern HIDDEN __thread gilt_thread *gilt_self TLS_IE;
+extern HIDDEN __thread int gilt_busy TLS_IE;
+
+/* log.c */
+HIDDEN void gilt_clock_init(void);
+HIDDEN uint64_t gilt_now(void);
+HIDDEN uint64_t gilt_ticks_to_ns(uint64_t ticks);
+HIDDEN uint32_t gilt_gettid(void);
+HIDDEN gilt_thread *gilt_thread_state(void);
+HIDDEN void gilt_emit(uint16_t kind, uint32_t detail, uint16_t flags, uint64_t a, uint64_t b, uint64_t pc,
+                      const uint64_t *payload, uint16_t words);
+HIDDEN void gilt_emit_for(gilt_thread *t, uint32_t tid, uint16_t kind, uint32_t detail, uint16_t flags, uint64_t a,
+                          uint64_t b, uint64_t pc, const uint64_t *payload, uint16_t words);
+HIDDEN uint16_t gilt_pack_string(const char *s, uint64_t *words, uint16_t max_words);
+
+/* modules.c: loaded objects, GOT patching, checking stubs */
+HIDDEN void gilt_scan_modules(void);
+HIDDEN int gilt_is_user_pc(uint64_t pc);
+HIDDEN int gilt_in_runtime_object(const void *p);
+HIDDEN void gilt_load_watch_list(const char *path);
+HIDDEN void *gilt_hook_for(const char *name);
+HIDDEN void gilt_capture_stack(uint64_t *out, int *count, int skip);
+
+/* gil.c */
+HIDDEN int gilt_python_holds_gil(void);
+HIDDEN int gilt_gil_held(gilt_thread *t);
+HIDDEN void gilt_report(uint32_t finding, uint16_t api, uint64_t a, uint64_t b, uint64_t pc);
+HIDDEN void gilt_resolve_python(void);
+HIDDEN void gilt_note_acquire(gilt_thread *t, uint64_t lock, uint64_t site);
+HIDDEN void gilt_thread_exit_checks(gilt_thread *t, int at_process_exit);
+
+/* watchdog.c */
+HIDDEN void gilt_start_watchdog(void);
+
+#endif

@@ -1,0 +1,119 @@
+/* The watchdog: a thread that wakes every few milliseconds, and when some thread has waited for the GIL or a
+ * mutex longer than the hang timeout, records every thread's stack and what it waits for and holds, then ends
+ * the process with exit status 86 (the log is already on disk: it is written through shared mappings). */
+#include "shim.h"
+
+#include <execinfo.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define GILT_HANG_EXIT 86
+#define STACK_SIGNAL (SIGRTMIN + 4)
+
+static void sample_stack(int sig) {
+    (void)sig;
+    gilt_thread *t = gilt_self;
+    if (!t) return;
+    void *frames[GILT_STACK_DEPTH];
+    int n = backtrace(frames, GILT_STACK_DEPTH);
+    /* Skip this handler and the signal trampoline. */
+    int k = 0;
+    for (int i = 2; i < n; i++) t->stack[k++] = (uint64_t)frames[i];
+    atomic_store(&t->stack_words, k);
+    atomic_store_explicit(&t->stack_ready, 1, memory_order_release);
+}
+
+static void pause_ms(long ms) {
+    struct timespec d = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&d, &d) != 0) {}
+}
+
+static int live(gilt_thread *t, uint32_t pid) {
+    return t && t->pid == pid && !t->internal && !atomic_load(&t->exited);
+}
+
+static void hang(gilt_thread *self, gilt_thread *victim, uint64_t lock, uint64_t waited_ns) {
+    uint32_t pid = (uint32_t)getpid();
+    gilt_emit_for(self, victim->tid, GILT_HANG, 0, 0, lock, waited_ns, 0, NULL, 0);
+    int n = atomic_load(&gilt_thread_count);
+    if (n > GILT_MAX_THREADS) n = GILT_MAX_THREADS;
+    for (int i = 0; i < n; i++) {
+        gilt_thread *t = gilt_threads[i];
+        if (!live(t, pid)) continue;
+        atomic_store(&t->stack_ready, 0);
+        syscall(SYS_tgkill, pid, t->tid, STACK_SIGNAL);
+    }
+    for (int waited = 0; waited < 500; waited += 5) {
+        int pending = 0;
+        for (int i = 0; i < n; i++) {
+            gilt_thread *t = gilt_threads[i];
+            if (live(t, pid) && !atomic_load_explicit(&t->stack_ready, memory_order_acquire)) pending++;
+        }
+        if (!pending) break;
+        pause_ms(5);
+    }
+    for (int i = 0; i < n; i++) {
+        gilt_thread *t = gilt_threads[i];
+        if (!live(t, pid)) continue;
+        uint64_t payload[GILT_STACK_DEPTH + GILT_MAX_HELD + 2];
+        int ready = atomic_load_explicit(&t->stack_ready, memory_order_acquire);
+        int k = ready ? atomic_load(&t->stack_words) : 0;
+        memcpy(payload, t->stack, (size_t)k * 8);
+        payload[k++] = 0;
+        for (int j = 0; j < t->held_count && j < GILT_MAX_HELD; j++) payload[k++] = t->held_lock[j];
+        gilt_emit_for(self, t->tid, GILT_THREAD_STACK, 0, (uint16_t)ready, atomic_load(&t->waiting_on),
+                      t->gil == 1 ? GILT_LOCK_GIL : 0, 0, payload, (uint16_t)k);
+    }
+    _exit(GILT_HANG_EXIT);
+}
+
+static void *watchdog(void *unused) {
+    (void)unused;
+    gilt_thread *self = gilt_thread_state();
+    if (!self) return NULL;
+    self->internal = 1;
+    gilt_busy = 1; /* nothing this thread does is the user's */
+    uint32_t pid = (uint32_t)getpid();
+    long period = (long)(gilt_config.hang_timeout_ns / 1000000ull / 20);
+    if (period < 5) period = 5;
+    if (period > 100) period = 100;
+    for (;;) {
+        pause_ms(period);
+        uint64_t now = gilt_now();
+        int n = atomic_load(&gilt_thread_count);
+        if (n > GILT_MAX_THREADS) n = GILT_MAX_THREADS;
+        for (int i = 0; i < n; i++) {
+            gilt_thread *t = gilt_threads[i];
+            if (!live(t, pid)) continue;
+            uint64_t on = atomic_load_explicit(&t->waiting_on, memory_order_acquire);
+            uint64_t since = atomic_load_explicit(&t->waiting_since, memory_order_relaxed);
+            if (!on || !since || since > now) continue;
+            uint64_t waited = gilt_ticks_to_ns(now - since);
+            if (waited > gilt_config.hang_timeout_ns) hang(self, t, on, waited);
+        }
+    }
+    return NULL;
+}
+
+HIDDEN void gilt_start_watchdog(void) {
+    if (gilt_config.hang_timeout_ns == 0) return;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = sample_stack;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(STACK_SIGNAL, &sa, NULL);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_t th;
+    int saved = gilt_busy;
+    gilt_busy = 1; /* our own pthread_create hook lets this one through untouched */
+    pthread_create(&th, &attr, watchdog, NULL);
+    gilt_busy = saved;
+    pthread_attr_destroy(&attr);
+}
