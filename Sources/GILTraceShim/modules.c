@@ -48,7 +48,7 @@ HIDDEN void gilt_load_watch_list(const char *path) {
         /* Without a list: every Py* and _Py* function except the ones that are documented to be GIL-free. */
         static char *dw[] = {"Py*", "_Py*"};
         static char *df[] = {"PyGILState_*", "PyEval_*", "Py_Initialize*", "Py_Finalize*", "PyMem_Raw*",
-                             "Py_IsInitialized", "PyThread_*", "Py_DecodeLocale", "Py_EncodeLocale",
+                             "Py_IsInitialized", "PyThread_*", "PyThreadState_New", "PyInterpreterState_Main", "Py_DecodeLocale", "Py_EncodeLocale",
                              "PyMem_SetAllocator", "PyMem_GetAllocator", "Py_SetProgramName", "Py_SetPythonHome",
                              "Py_SetPath", "PyImport_AppendInittab", "PyImport_ExtendInittab", "Py_BytesMain",
                              "Py_Main", "Py_RunMain", "PyConfig_*", "PyPreConfig_*", "PyStatus_*",
