@@ -169,6 +169,16 @@ public struct APIModel: Sendable {
 
     public func function(named name: String) -> FunctionRule? { functions[name] }
 
+    /// Forgets the deprecations that came after `target` (a project that supports Python 3.8 cannot yet use
+    /// what replaced an API deprecated in 3.9). Deprecated at or before the target (and so also removed
+    /// before it) stays reported.
+    public mutating func targetPython(_ target: PythonVersion) {
+        for (name, rule) in functions {
+            guard let d = rule.deprecated, let since = PythonVersion(d.since), since > target else { continue }
+            functions[name]?.deprecated = nil
+        }
+    }
+
     /// True when `lockText` (the source of a lock argument, e.g. `&log_mutex`) is listed as a safe lock.
     public func isSafeLock(_ lockText: String) -> Bool {
         let bare = lockText.hasPrefix("&") ? String(lockText.dropFirst()) : lockText
@@ -188,6 +198,24 @@ public struct APIModel: Sendable {
     public var explicitlyRequiringGIL: [String] {
         functions.keys.filter { requiresGIL($0) }.sorted()
     }
+}
+
+/// A Python version such as "3.11" (major.minor; a micro part is accepted and ignored).
+public struct PythonVersion: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public var major: Int
+    public var minor: Int
+
+    public init?(_ text: String) {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard (2...3).contains(parts.count), let major = Int(parts[0]), let minor = Int(parts[1]),
+              major >= 0, minor >= 0, parts.count == 2 || Int(parts[2]) != nil else { return nil }
+        self.major = major
+        self.minor = minor
+    }
+
+    public var description: String { "\(major).\(minor)" }
+
+    public static func < (a: PythonVersion, b: PythonVersion) -> Bool { (a.major, a.minor) < (b.major, b.minor) }
 }
 
 /// Shell-style glob with `*` and `?`, enough for function-name patterns.

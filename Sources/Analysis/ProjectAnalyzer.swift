@@ -13,7 +13,10 @@ public struct ProjectAnalyzer {
         self.limits = limits
     }
 
-    public func analyze(_ input: [FunctionCFG]) -> [Diagnostic] {
+    /// `progress`, when given, hears after each function how many have been analyzed and how many findings
+    /// there are so far.
+    public func analyze(_ input: [FunctionCFG], progress: ((_ done: Int, _ total: Int, _ findings: Int) -> Void)? = nil)
+        -> [Diagnostic] {
         // The same function can come from several translation units (a header): keep one.
         var seen = Set<String>()
         let cfgs = input.filter { seen.insert("\($0.location.file):\($0.location.line):\($0.location.column)").inserted }
@@ -63,6 +66,7 @@ public struct ProjectAnalyzer {
             var explorer = PathExplorer(cfg: cfgs[i], model: model, limits: limits, summaries: lookup)
             diagnostics += explorer.run()
             summaries[i] = explorer.summary
+            progress?(summaries.count, cfgs.count, diagnostics.count)
         }
 
         // Functions that start on threads without the GIL: thread start routines and declared callbacks.

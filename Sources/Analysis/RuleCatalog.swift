@@ -287,6 +287,24 @@ public enum RuleCatalog {
                     PyEval_RestoreThread(main_state);
                     Py_FinalizeEx();
                     """)
+        case .unusedSuppression:
+            return RuleInfo(
+                id: id.rawValue, severity: .warning,
+                summary: "a `gilcheck: ignore[...]` comment silences nothing (reported with --report-unused-suppressions)",
+                rationale: """
+                    A suppression comment that no longer matches a finding (the code was fixed, the rule id is \
+                    misspelled, the comment moved away from the line) hides nothing today but will silently hide \
+                    the next real bug on that line. gilcheck reports it only when asked with \
+                    --report-unused-suppressions; delete the comment or correct its rule id.
+                    """,
+                wrong: """
+                    PyGILState_STATE st = PyGILState_Ensure();
+                    PyGILState_Release(st);   // gilcheck: ignore[ensure-leak] fixed long ago
+                    """,
+                right: """
+                    PyGILState_STATE st = PyGILState_Ensure();
+                    PyGILState_Release(st);
+                    """)
         case .analysisBudget:
             return RuleInfo(
                 id: id.rawValue, severity: .note,

@@ -15,6 +15,7 @@ public enum RuleID: String, CaseIterable, Sendable {
     case releaseWithoutEnsure = "release-without-ensure"
     case restoreWithoutSave = "restore-without-save"
     case threadEntryWithoutGIL = "thread-entry-without-gil"
+    case unusedSuppression = "unused-suppression"
 
     public var info: RuleInfo { RuleCatalog.info(self) }
 }

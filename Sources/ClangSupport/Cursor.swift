@@ -20,7 +20,7 @@ public struct SourceLocation: Hashable, Sendable, Comparable, CustomStringConver
         var file: CXFile?
         var line: UInt32 = 0, column: UInt32 = 0, offset: UInt32 = 0
         clang_getExpansionLocation(loc, &file, &line, &column, &offset)
-        self.file = file.map { string(clang_getFileName($0)) } ?? ""
+        self.file = file.map { normalizedPath(string(clang_getFileName($0))) } ?? ""
         self.line = Int(line)
         self.column = Int(column)
         self.offset = Int(offset)
@@ -33,6 +33,25 @@ public struct SourceLocation: Hashable, Sendable, Comparable, CustomStringConver
     }
 
     public var description: String { "\(file):\(line):\(column)" }
+}
+
+/// `path` with `.` and `dir/..` steps removed, lexically (as clang itself builds include paths): one header
+/// reached as `src/../include/x.h` and as `include/x.h` is one file. A relative path stays relative.
+public func normalizedPath(_ path: String) -> String {
+    guard path.contains("/.") || path.hasPrefix("./") || path.contains("//") else { return path }
+    let absolute = path.hasPrefix("/")
+    var parts: [Substring] = []
+    for part in path.split(separator: "/", omittingEmptySubsequences: true) {
+        if part == "." { continue }
+        if part == "..", let last = parts.last, last != ".." {
+            parts.removeLast()
+            continue
+        }
+        if part == "..", absolute { continue }
+        parts.append(part)
+    }
+    let joined = parts.joined(separator: "/")
+    return absolute ? "/" + joined : (joined.isEmpty ? "." : joined)
 }
 
 /// A thin value wrapper over CXCursor. Valid while its translation unit lives.

@@ -22,7 +22,7 @@ public enum ClangError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// Owns a libclang index. One per analysis session; not shared between threads.
+/// Owns a libclang index. One per thread: an index and its translation units are never shared between threads.
 public final class ClangIndex {
     let raw: CXIndex
 
@@ -59,6 +59,19 @@ public final class TranslationUnit {
     deinit { clang_disposeTranslationUnit(raw) }
 
     public var root: Cursor { Cursor(clang_getTranslationUnitCursor(raw), tu: raw) }
+
+    /// Every file the translation unit included, directly or not (paths as clang opened them, normalized).
+    public var includedFiles: [String] {
+        final class Box { var files: [String] = [] }
+        let box = Box()
+        withExtendedLifetime(box) {
+            clang_getInclusions(raw, { file, _, depth, data in
+                guard depth > 0, let file, let data else { return }
+                Unmanaged<Box>.fromOpaque(data).takeUnretainedValue().files.append(normalizedPath(string(clang_getFileName(file))))
+            }, Unmanaged.passUnretained(box).toOpaque())
+        }
+        return box.files
+    }
 
     public var diagnostics: [ParserDiagnostic] {
         let count = clang_getNumDiagnostics(raw)

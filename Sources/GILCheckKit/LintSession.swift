@@ -5,12 +5,34 @@ import Diagnostics
 import Foundation
 
 public struct LintOptions: Sendable {
+    /// Files and directories; with `compileCommands`, they restrict the run to those entries.
     public var inputs: [String]
+    /// Flags after `--`: for every file (appended to a database entry's own flags).
     public var clangArguments: [String]
     public var rulesFiles: [String]
     public var pythonIncludes: [String]?
+    /// Report only these rules (nil: all).
     public var enabledRules: Set<String>?
     public var disabledRules: Set<String>
+    /// `-p`: a compile_commands.json or the directory that holds it.
+    public var compileCommands: String?
+    /// `--exclude` globs.
+    public var excludes: [String] = []
+    /// `exclude:` globs of the config file, also tried relative to `configDirectory`.
+    public var configExcludes: [String] = []
+    public var configDirectory: String?
+    /// Worker threads for parsing (nil: one per core).
+    public var jobs: Int?
+    /// Skip translation units whose text names nothing the rules know (see TokenPrecheck.swift).
+    public var precheck = true
+    public var severities: [String: Severity] = [:]
+    /// The oldest Python the project supports, for deprecated-gil-api.
+    public var pythonVersion: String?
+    public var reportUnusedSuppressions = false
+    /// A baseline file: report only findings it does not list.
+    public var baseline: String?
+    /// Paths in baselines are relative to it (default: the current directory).
+    public var baseDirectory: String?
 
     public init(inputs: [String], clangArguments: [String] = [], rulesFiles: [String] = [],
                 pythonIncludes: [String]? = nil, enabledRules: Set<String>? = nil, disabledRules: Set<String> = []) {
@@ -27,99 +49,239 @@ public enum LintError: Error, CustomStringConvertible {
     case rules(RulesError)
     case unknownRule(String, String)
     case noInputs
+    case compilationDatabase(String)
+    case config(String)
+    case baseline(String)
+    case badOption(String)
 
     public var description: String {
         switch self {
         case .rules(let e): return e.description
         case .unknownRule(let id, let hint): return "unknown rule '\(id)'\(hint); `gilcheck rules` lists them"
-        case .noInputs: return "no input files; usage: gilcheck lint FILE... [-- CLANG_FLAGS]"
+        case .noInputs: return "no input files; usage: gilcheck lint FILE|DIR... [-- CLANG_FLAGS] or gilcheck lint -p BUILD_DIR"
+        case .compilationDatabase(let m), .config(let m), .baseline(let m), .badOption(let m): return m
         }
     }
 }
 
-/// One `gilcheck lint` run: parses each input with libclang and analyzes its functions.
+/// Where a run stands, for a progress line: files parsed (or skipped) of all, findings so far.
+public struct LintProgress: Sendable, Equatable {
+    public var filesDone: Int
+    public var filesTotal: Int
+    public var findings: Int
+}
+
+/// Counts that `--verbose` prints.
+public struct LintStatistics: Sendable, Equatable {
+    /// Files given, found in directories or listed in the database.
+    public var files = 0
+    public var translationUnitsParsed = 0
+    /// Headers parsed on their own because no parsed translation unit includes them.
+    public var headersParsedAlone = 0
+    /// Headers reached through the translation units that include them.
+    public var headersReached = 0
+    /// Files the token pre-check skipped.
+    public var skippedByPrecheck = 0
+    public var suppressed = 0
+    public var baselined = 0
+    /// Files named on the command line that the compilation database does not list (parsed with the `--` flags).
+    public var notInDatabase: [String] = []
+    public var workers = 1
+}
+
+/// One `gilcheck lint` run: expands the inputs into translation units, skips those the rules cannot care about,
+/// parses the others in parallel (libclang, one index per worker), analyzes every function of the run together,
+/// then applies severities, suppressions and the baseline.
 public final class LintSession {
     public static let version = "0.1.0"
     let options: LintOptions
     let model: APIModel
+    let database: CompilationDatabase?
+    let baseline: Baseline?
 
     public init(options: LintOptions, locator: RulesLocator = RulesLocator()) throws {
         self.options = options
         do {
-            model = try APIModel.load(extraFiles: options.rulesFiles, locator: locator)
+            var model = try APIModel.load(extraFiles: options.rulesFiles, locator: locator)
+            if let text = options.pythonVersion {
+                guard let version = PythonVersion(text) else {
+                    throw LintError.badOption("python version '\(text)' is not like 3.11")
+                }
+                model.targetPython(version)
+            }
+            self.model = model
         } catch let e as RulesError {
             throw LintError.rules(e)
         }
         let known = Set(RuleID.allCases.map(\.rawValue))
-        for id in (options.enabledRules ?? []).union(options.disabledRules) where !known.contains(id) {
+        for id in (options.enabledRules ?? []).union(options.disabledRules).union(options.severities.keys)
+        where !known.contains(id) {
             let close = known.min { editDistance($0, id) < editDistance($1, id) }
             throw LintError.unknownRule(id, close.map { " (did you mean '\($0)'?)" } ?? "")
         }
+        if let jobs = options.jobs, jobs < 1 { throw LintError.badOption("--jobs must be at least 1") }
+        database = try options.compileCommands.map(CompilationDatabase.load)
+        baseline = try options.baseline.map(Baseline.load)
+        if options.inputs.isEmpty && database == nil { throw LintError.noInputs }
     }
 
     public struct Outcome {
+        /// What the reporters render: findings after severities, suppressions and the baseline.
         public var run: AnalysisRun
         public var status: ExitStatus
+        /// Every finding before the baseline was applied (what `--write-baseline` records).
+        public var findingsBeforeBaseline: [Diagnostic]
+        public var statistics: LintStatistics
     }
 
-    public func run() -> Outcome {
-        withLargeStack { self.runOnCurrentThread() }
+    public func run(progress: (@Sendable (LintProgress) -> Void)? = nil) -> Outcome {
+        withLargeStack { self.runOnCurrentThread(progress: progress) }
     }
 
-    private func runOnCurrentThread() -> Outcome {
+    var baseDirectory: String { options.baseDirectory ?? FileManager.default.currentDirectoryPath }
+
+    /// The files of the run with their flags, and the problems with the inputs.
+    func sourceJobs(_ stats: inout LintStatistics) -> InputCollector.Result {
+        var matchers = [ExcludeMatcher(patterns: options.excludes)]
+        if !options.configExcludes.isEmpty {
+            matchers.append(ExcludeMatcher(patterns: options.configExcludes, configDirectory: options.configDirectory))
+        }
+        let collector = InputCollector(excludes: matchers, arguments: options.clangArguments)
+        guard let database else { return collector.collect(options.inputs) }
+        let root = (database.path as NSString).deletingLastPathComponent
+        var entries = database.entries.filter { !collector.isExcluded($0.file, root: absolutize(root.isEmpty ? "." : root)) }
+        var result = InputCollector.Result()
+        if !options.inputs.isEmpty {
+            // Named files and directories restrict the run to their entries; a file the database does not
+            // list is parsed with the flags after `--`.
+            var chosen = Set<String>()
+            var extra: [String] = []
+            for input in options.inputs {
+                let abs = absolutize(input)
+                var isDirectory: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: input, isDirectory: &isDirectory) else {
+                    result.errors.append(inputError(input, "\(input) does not exist"))
+                    continue
+                }
+                let matching = entries.filter { isDirectory.boolValue ? $0.file.hasPrefix(abs + "/") : $0.file == abs }
+                if matching.isEmpty && !isDirectory.boolValue {
+                    extra.append(input)
+                    stats.notInDatabase.append(input)
+                }
+                chosen.formUnion(matching.map(\.file))
+            }
+            entries = entries.filter { chosen.contains($0.file) }
+            result.jobs += collector.collect(extra).jobs
+        }
+        result.jobs = entries.map {
+            SourceJob(path: $0.file, arguments: $0.arguments + options.clangArguments, isHeader: SourceKind.isHeader($0.file))
+        } + result.jobs
+        return result
+    }
+
+    private func runOnCurrentThread(progress: (@Sendable (LintProgress) -> Void)?) -> Outcome {
         let includes = options.pythonIncludes ?? PythonIncludes.detect()
-        let arguments = includes.flatMap { ["-isystem", $0] } + options.clangArguments
-        let index = ClangIndex()
-        var diagnostics: [Diagnostic] = []
-        var inputErrors: [Diagnostic] = []
+        var stats = LintStatistics()
         var status = ExitStatus.clean
-        var functions = 0
-        var files = 0
-        var cfgs: [FunctionCFG] = []
-        let analyzer = TranslationUnitAnalyzer(model: model)
-        for input in options.inputs {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: input, isDirectory: &isDirectory), !isDirectory.boolValue,
-                  FileManager.default.isReadableFile(atPath: input) else {
-                let why = isDirectory.boolValue ? "is a directory; pass the source files in it"
-                    : FileManager.default.fileExists(atPath: input) ? "cannot be read (check its permissions)"
-                    : "does not exist"
-                inputErrors.append(Diagnostic(ruleId: "gilcheck-input-error", severity: .error, file: input, line: 0,
-                                              column: 0, function: nil, message: "\(input) \(why)"))
-                status = max(status, .usage)
-                continue
+        let collected = sourceJobs(&stats)
+        let jobs = collected.jobs
+        var inputErrors = collected.errors
+        if !inputErrors.isEmpty { status = max(status, .usage) }
+        stats.files = jobs.count
+        let workers = options.jobs ?? ProcessInfo.processInfo.activeProcessorCount
+        stats.workers = workers
+
+        // The pre-check: a cheap scan of each file's text and its project headers.
+        let vocabulary = PrecheckVocabulary(model: model)
+        let cache = TokenCache()
+        let profiles: [TranslationUnitProfile?] = options.precheck
+            ? parallelMap(count: jobs.count, workers: workers, stackSize: 1 << 22) { i, _ in
+                TranslationUnitProfile.build(path: jobs[i].path, arguments: jobs[i].arguments, pythonIncludes: includes,
+                                             vocabulary: vocabulary, cache: cache)
             }
-            let tu: TranslationUnit
-            do {
-                tu = try index.parse(path: input, arguments: arguments)
-            } catch {
-                inputErrors.append(Diagnostic(ruleId: "gilcheck-parse-error", severity: .error, file: input, line: 0,
-                                              column: 0, function: nil, message: "\(error)"))
-                status = max(status, .inputNotAnalyzed)
-                continue
+            : Array(repeating: nil, count: jobs.count)
+
+        // Parse in rounds: the units the rules care about, then those that call functions defined in parsed
+        // units (their summaries may matter), then headers no parsed unit includes.
+        let parser = UnitParser(model: model, pythonIncludes: includes)
+        var results: [UnitResult?] = Array(repeating: nil, count: jobs.count)
+        var definedNames = Set<String>()
+        var parsedIdentifiers = Set<String>()
+        var included = Set<String>()
+        let done = Locked(0)
+        func qualifies(_ i: Int) -> Bool {
+            guard let p = profiles[i] else { return true }
+            return p.primary || !p.callIdentifiers.isDisjoint(with: definedNames)
+                || (p.blocking && !p.definitions.isDisjoint(with: parsedIdentifiers))
+        }
+        while true {
+            var batch = jobs.indices.filter { results[$0] == nil && !jobs[$0].isHeader && qualifies($0) }
+            if batch.isEmpty {
+                batch = jobs.indices.filter {
+                    results[$0] == nil && jobs[$0].isHeader && !included.contains(jobs[$0].absolutePath) && qualifies($0)
+                }
             }
-            files += 1
-            let parserErrors = tu.diagnostics.filter { $0.severity == .error || $0.severity == .fatal }
-            for e in parserErrors {
-                inputErrors.append(Diagnostic(ruleId: "gilcheck-parse-error", severity: .error, file: e.file,
-                                              line: e.line, column: e.column, function: nil, message: e.message))
+            if batch.isEmpty { break }
+            let total = jobs.count
+            let chosen = batch
+            let parsed = parallelMap(count: chosen.count, workers: workers) { k, index in
+                let r = parser.parse(jobs[chosen[k]], index: index)
+                let n = done.withValue { $0 += 1; return $0 }
+                progress?(LintProgress(filesDone: n, filesTotal: total, findings: 0))
+                return r
             }
-            if !parserErrors.isEmpty { status = max(status, .inputNotAnalyzed) }
-            let mainFile = URL(fileURLWithPath: input).standardizedFileURL.path
-            cfgs += analyzer.collect(tu) { path in
-                // The input itself and the project's own headers; never Python's or the system's.
-                URL(fileURLWithPath: path).standardizedFileURL.path == mainFile || !includes.contains { path.hasPrefix($0) }
+            for (k, r) in zip(batch, parsed) {
+                results[k] = r
+                for c in r.cfgs { definedNames.formUnion(c.name.components(separatedBy: "::")) }
+                if let p = profiles[k] { parsedIdentifiers.formUnion(p.identifiers) }
+                included.formUnion(r.included)
             }
         }
-        // All files' functions together, so that summaries reach across files.
-        functions = cfgs.count
-        diagnostics = ProjectAnalyzer(model: model).analyze(cfgs).filter(isEnabled)
-        let unique = Array(Set(diagnostics))
-        let sorted = Diagnostic.sortedStably(unique)
-        if sorted.contains(where: { $0.severity >= .warning }) { status = max(status, .findings) }
-        let run = AnalysisRun(diagnostics: sorted, inputErrors: inputErrors, rules: RuleCatalog.all,
-                              filesAnalyzed: files, functionsAnalyzed: functions, toolVersion: Self.version)
-        return Outcome(run: run, status: status)
+        for (i, job) in jobs.enumerated() {
+            if let r = results[i] {
+                if job.isHeader { stats.headersParsedAlone += 1 } else { stats.translationUnitsParsed += 1 }
+                inputErrors += r.errors
+                status = max(status, r.status)
+            } else if job.isHeader && included.contains(job.absolutePath) {
+                stats.headersReached += 1
+            } else {
+                stats.skippedByPrecheck += 1
+            }
+        }
+        progress?(LintProgress(filesDone: jobs.count, filesTotal: jobs.count, findings: 0))
+
+        // All files' functions together, in input order, so that summaries reach across files and a function
+        // defined in a header that several units include is analyzed once.
+        let cfgs = results.compactMap { $0?.cfgs }.flatMap { $0 }
+        var diagnostics = ProjectAnalyzer(model: model).analyze(cfgs) { _, _, findings in
+            progress?(LintProgress(filesDone: jobs.count, filesTotal: jobs.count, findings: findings))
+        }
+        for i in diagnostics.indices {
+            if let level = options.severities[diagnostics[i].ruleId] { diagnostics[i].severity = level }
+        }
+        let analyzedFiles = Set(jobs.indices.filter { results[$0] != nil }.map { jobs[$0].path } + cfgs.map(\.location.file))
+        let filter = SuppressionFilter(reportUnused: options.reportUnusedSuppressions,
+                                       severity: options.severities[RuleID.unusedSuppression.rawValue] ?? .warning)
+        let suppression = filter.apply(diagnostics, extraFiles: Array(analyzedFiles) + jobs.map(\.path))
+        stats.suppressed = suppression.suppressed
+        let unusedAllowed = !options.disabledRules.contains(RuleID.unusedSuppression.rawValue)
+        diagnostics = suppression.kept.filter(isEnabled) + (unusedAllowed ? suppression.unused : [])
+        let sorted = Diagnostic.sortedStably(Array(Set(diagnostics)))
+        var reported = sorted
+        if let baseline {
+            reported = baseline.newFindings(sorted, baseDirectory: baseDirectory)
+            stats.baselined = sorted.count - reported.count
+        }
+        if reported.contains(where: { $0.severity >= .warning }) { status = max(status, .findings) }
+        let rules = RuleCatalog.all.map { r -> RuleInfo in
+            var r = r
+            if let level = options.severities[r.id] { r.severity = level }
+            return r
+        }
+        let run = AnalysisRun(diagnostics: reported, inputErrors: inputErrors, rules: rules,
+                              filesAnalyzed: stats.translationUnitsParsed + stats.headersParsedAlone,
+                              functionsAnalyzed: cfgs.count, toolVersion: Self.version)
+        return Outcome(run: run, status: status, findingsBeforeBaseline: sorted, statistics: stats)
     }
 
     private func isEnabled(_ d: Diagnostic) -> Bool {
@@ -131,8 +293,66 @@ public final class LintSession {
     /// The CFG of `function` in `file`, as Graphviz.
     public func dumpCFG(file: String, function: String) throws -> String? {
         let includes = options.pythonIncludes ?? PythonIncludes.detect()
-        let tu = try ClangIndex().parse(path: file, arguments: includes.flatMap { ["-isystem", $0] } + options.clangArguments)
+        let arguments = database?.entries.first { $0.file == absolutize(file) }?.arguments ?? options.clangArguments
+        let tu = try ClangIndex().parse(path: file, arguments: includes.flatMap { ["-isystem", $0] } + arguments)
         return TranslationUnitAnalyzer(model: model).cfg(of: function, in: tu)?.graphviz
+    }
+}
+
+/// What parsing one file gave: its functions as CFGs, clang's errors, and the files it included.
+struct UnitResult: Sendable {
+    var cfgs: [FunctionCFG]
+    var errors: [Diagnostic]
+    var status: ExitStatus
+    /// Absolute paths.
+    var included: [String]
+}
+
+/// Parses one file and lowers its functions (and those of the project headers it includes) to CFGs.
+struct UnitParser: Sendable {
+    let model: APIModel
+    let pythonIncludes: [String]
+
+    func parse(_ job: SourceJob, index: ClangIndex) -> UnitResult {
+        let arguments = pythonIncludes.flatMap { ["-isystem", $0] } + job.arguments
+        let tu: TranslationUnit
+        do {
+            tu = try index.parse(path: job.path, arguments: arguments)
+        } catch {
+            let e = Diagnostic(ruleId: "gilcheck-parse-error", severity: .error, file: job.path, line: 0, column: 0,
+                               function: nil, message: "\(error)")
+            return UnitResult(cfgs: [], errors: [e], status: .inputNotAnalyzed, included: [])
+        }
+        let parserErrors = tu.diagnostics.filter { $0.severity == .error || $0.severity == .fatal }.map { e in
+            Diagnostic(ruleId: "gilcheck-parse-error", severity: .error, file: e.file, line: e.line, column: e.column,
+                       function: nil, message: e.message)
+        }
+        let workingDirectory = job.arguments.firstIndex(of: "-working-directory").flatMap {
+            $0 + 1 < job.arguments.count ? job.arguments[$0 + 1] : nil
+        }
+        let foreign = pythonIncludes + pythonDirectories(in: job.arguments, workingDirectory: workingDirectory)
+        let mainFile = job.absolutePath
+        let cfgs = TranslationUnitAnalyzer(model: model).collect(tu) { path in
+            // The input itself and the project's own headers; never Python's or the system's.
+            absolutize(path) == mainFile || !foreign.contains { path.hasPrefix($0) || absolutize(path).hasPrefix($0) }
+        }
+        return UnitResult(cfgs: cfgs, errors: parserErrors, status: parserErrors.isEmpty ? .clean : .inputNotAnalyzed,
+                          included: tu.includedFiles.map { absolutize($0) })
+    }
+
+    /// Include directories of the flags that hold Python.h (a build's own `-I/opt/python/include/python3.12`).
+    private func pythonDirectories(in arguments: [String], workingDirectory: String?) -> [String] {
+        var dirs: [String] = []
+        for (i, a) in arguments.enumerated() {
+            var value: String?
+            if ["-I", "-isystem", "-idirafter"].contains(a), i + 1 < arguments.count { value = arguments[i + 1] }
+            else if a.hasPrefix("-isystem"), a.count > 8 { value = String(a.dropFirst(8)) }
+            else if a.hasPrefix("-I"), a.count > 2 { value = String(a.dropFirst(2)) }
+            guard let v = value else { continue }
+            let dir = absolutize(v, against: workingDirectory)
+            if FileManager.default.fileExists(atPath: dir + "/Python.h") { dirs.append(dir) }
+        }
+        return dirs
     }
 }
 
