@@ -60,8 +60,9 @@ HIDDEN int gilt_python_holds_gil(void) {
    stale when the interpreter released the GIL around a call into the user's code, as ctypes does), else the
    bookkeeping of the user's calls. */
 HIDDEN int gilt_gil_held(gilt_thread *t) {
+    if (t->gil == 1) return 1; /* taken by the user's own call and not given back since: no need to ask */
     if (real_IsInitialized && real_Check && real_IsInitialized()) return real_Check();
-    return t->gil == 1;
+    return 0;
 }
 
 HIDDEN void gilt_report(uint32_t finding, uint16_t api, uint64_t a, uint64_t b, uint64_t pc) {
@@ -69,6 +70,7 @@ HIDDEN void gilt_report(uint32_t finding, uint16_t api, uint64_t a, uint64_t b, 
     int n = 0;
     gilt_capture_stack(stack, &n, 2);
     gilt_emit(GILT_FINDING, finding, api, a, b, pc, stack, (uint16_t)n);
+    gilt_flush(gilt_self); /* on disk before CPython's own fatal error can end the process */
 }
 
 /* ---- Lock order: edges "took B while holding A", each recorded once per process. */
@@ -96,6 +98,7 @@ static void edge(uint64_t from, uint64_t from_site, uint64_t to, uint64_t to_sit
     payload[0] = from_site;
     gilt_capture_stack(payload + 1, &n, 3);
     gilt_emit(GILT_LOCK_EDGE, 0, 0, from, to, to_site, payload, (uint16_t)(n + 1));
+    gilt_flush(gilt_self);
 }
 
 /* The user's code took `lock` (the GIL or a mutex): add an edge from every lock the thread holds. */
@@ -105,29 +108,37 @@ HIDDEN void gilt_note_acquire(gilt_thread *t, uint64_t lock, uint64_t site) {
 }
 
 /* ---- GIL hooks. */
-static void gil_taken(gilt_thread *t, uint32_t api, uint64_t waited, uint64_t site) {
+static inline uint64_t clock_if_timeline(void) { return gilt_config.timeline ? gilt_now() : 0; }
+
+/* `at`: when the GIL was obtained (the end of the wait), `waited`: ticks spent waiting for it. */
+static void gil_taken_at(gilt_thread *t, uint32_t api, uint64_t at, uint64_t waited, uint64_t site) {
     t->gil = 1;
-    t->acquired_at = gilt_now();
+    t->acquired_at = at;
     t->acquired_site = site;
-    gilt_emit_for(t, t->tid, GILT_GIL_ACQUIRE, api, 0, waited, 0, site, NULL, 0);
+    if (gilt_config.timeline) gilt_emit_at(t, at, GILT_GIL_ACQUIRE, api, waited, 0, site);
+}
+
+static void gil_taken(gilt_thread *t, uint32_t api, uint64_t waited, uint64_t site) {
+    gil_taken_at(t, api, clock_if_timeline(), waited, site);
 }
 
 static void gil_dropped(gilt_thread *t, uint32_t api, uint64_t site) {
-    uint64_t held = t->gil == 1 && t->acquired_at ? gilt_now() - t->acquired_at : 0;
-    gilt_emit_for(t, t->tid, GILT_GIL_RELEASE, api, 0, held, t->acquired_site, site, NULL, 0);
+    if (gilt_config.timeline) {
+        uint64_t at = gilt_now();
+        uint64_t held = t->gil == 1 && t->acquired_at ? at - t->acquired_at : 0;
+        gilt_emit_at(t, at, GILT_GIL_RELEASE, api, held, t->acquired_site, site);
+    }
     t->gil = 0;
     t->acquired_at = 0;
 }
 
-static void begin_wait(gilt_thread *t, uint64_t lock) {
-    atomic_store_explicit(&t->waiting_since, gilt_now(), memory_order_relaxed);
+static inline void begin_wait(gilt_thread *t, uint64_t lock) {
+    atomic_store_explicit(&t->wait_seq, atomic_load_explicit(&t->wait_seq, memory_order_relaxed) + 1, memory_order_relaxed);
     atomic_store_explicit(&t->waiting_on, lock, memory_order_release);
 }
 
-static void end_wait(gilt_thread *t) {
-    atomic_store_explicit(&t->waiting_on, 0, memory_order_release);
-    atomic_store_explicit(&t->waiting_since, 0, memory_order_relaxed);
-}
+static inline void end_wait(gilt_thread *t) { atomic_store_explicit(&t->waiting_on, 0, memory_order_release); }
+
 
 static void *hook_Ensure(void) {
     uint64_t site = RETURN_PC();
@@ -135,7 +146,11 @@ static void *hook_Ensure(void) {
     if (!t || !real_Ensure) return real_Ensure ? real_Ensure() : 0;
     int was_held = gilt_gil_held(t);
     uint64_t t0 = 0;
-    if (!was_held) { gilt_note_acquire(t, GILT_LOCK_GIL, site); t0 = gilt_now(); begin_wait(t, GILT_LOCK_GIL); }
+    if (!was_held) {
+        if (t->held_count) gilt_note_acquire(t, GILT_LOCK_GIL, site);
+        t0 = clock_if_timeline();
+        begin_wait(t, GILT_LOCK_GIL);
+    }
     void *r = real_Ensure();
     if (t->ensure_depth < GILT_MAX_ENSURE) {
         t->ensure_site[t->ensure_depth] = site;
@@ -143,8 +158,13 @@ static void *hook_Ensure(void) {
         else t->ensure_was_held &= ~(1ull << t->ensure_depth);
     }
     t->ensure_depth++;
-    if (!was_held) { end_wait(t); gil_taken(t, GILT_API_GILSTATE_ENSURE, gilt_now() - t0, site); }
-    else t->gil = 1;
+    if (!was_held) {
+        end_wait(t);
+        uint64_t t1 = clock_if_timeline();
+        gil_taken_at(t, GILT_API_GILSTATE_ENSURE, t1, t1 - t0, site);
+    } else {
+        t->gil = 1;
+    }
     return r;
 }
 
@@ -178,12 +198,13 @@ static void *hook_Save(void) {
 static void take_thread(uint32_t api, void (*real)(void *), void *tstate, uint64_t site) {
     gilt_thread *t = gilt_thread_state();
     if (!t) { if (real) real(tstate); return; }
-    gilt_note_acquire(t, GILT_LOCK_GIL, site);
-    uint64_t t0 = gilt_now();
+    if (t->held_count) gilt_note_acquire(t, GILT_LOCK_GIL, site);
+    uint64_t t0 = clock_if_timeline();
     begin_wait(t, GILT_LOCK_GIL);
     if (real) real(tstate);
     end_wait(t);
-    gil_taken(t, api, gilt_now() - t0, site);
+    uint64_t t1 = clock_if_timeline();
+    gil_taken_at(t, api, t1, t1 - t0, site);
 }
 
 static void hook_Restore(void *tstate) {
@@ -296,8 +317,10 @@ HIDDEN void gilt_thread_exit_checks(gilt_thread *t, int at_process_exit) {
         gilt_emit_for(t, t->tid, GILT_FINDING, GILT_F_THREAD_EXIT_HOLDING_GIL, 0, t->acquired_site, 0,
                       t->acquired_site, &t->acquired_site, 1);
     }
-    if (!at_process_exit)
+    if (!at_process_exit) {
         gilt_emit_for(t, t->tid, GILT_THREAD_EXIT, 0, 0, (uint64_t)(t->gil == 1), (uint64_t)depth, 0, NULL, 0);
+        gilt_flush(t);
+    }
 }
 
 static void on_thread_exit(void *p) { gilt_thread_exit_checks(p, 0); }
@@ -427,6 +450,7 @@ static void at_exit(void) {
     }
     uint64_t dropped = atomic_load(&gilt_dropped);
     if (dropped) gilt_emit(GILT_DROPPED, 0, 0, dropped, 0, 0, NULL, 0);
+    gilt_flush_all();
 }
 
 static void after_fork_child(void) {
@@ -442,6 +466,8 @@ __attribute__((constructor)) static void gilt_init(void) {
     snprintf(gilt_config.dir, sizeof gilt_config.dir, "%s", dir);
     const char *timeout = getenv("GILCHECK_TRACE_HANG_TIMEOUT_MS");
     gilt_config.hang_timeout_ns = (timeout && *timeout ? strtoull(timeout, NULL, 10) : 5000) * 1000000ull;
+    const char *timeline = getenv("GILCHECK_TRACE_TIMELINE");
+    gilt_config.timeline = !(timeline && strcmp(timeline, "0") == 0);
     real_pthread_create = (__typeof__(real_pthread_create))dlsym(RTLD_NEXT, "pthread_create");
     pthread_key_create(&exit_key, on_thread_exit);
     pthread_atfork(NULL, NULL, after_fork_child);
@@ -462,6 +488,8 @@ __attribute__((constructor)) static void gilt_init(void) {
         gilt_emit(GILT_PROCESS_START, 0, 0, (uint64_t)getpid(), (uint64_t)getppid(), 0, words, n);
     }
     gilt_scan_modules();
+    gilt_flush(gilt_self);
+    gilt_install_crash_handlers();
     atexit(at_exit);
     gilt_start_watchdog();
 }

@@ -1,9 +1,15 @@
-/* Per-thread event logs written through shared file mappings, the thread registry, clocks. */
+/* Per-thread event logs, the thread registry, clocks.
+ *
+ * Each thread appends records to a private buffer and writes it to its own file when the buffer fills, when the
+ * thread ends, and right after a finding. When the process dies (abort, a fatal signal, the watchdog), the
+ * handlers write every thread's buffer out before the process goes, so nothing recorded is lost. */
 #include "shim.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -14,6 +20,7 @@ HIDDEN struct gilt_config gilt_config;
 HIDDEN gilt_thread *gilt_threads[GILT_MAX_THREADS];
 HIDDEN _Atomic int gilt_thread_count;
 HIDDEN _Atomic uint64_t gilt_dropped;
+HIDDEN _Atomic int gilt_dying;
 HIDDEN __thread gilt_thread *gilt_self TLS_IE;
 /* Set while this thread runs tracer code that may call hooked functions (file creation, dlsym, unwinding). */
 HIDDEN __thread int gilt_busy TLS_IE;
@@ -48,44 +55,50 @@ HIDDEN void gilt_clock_init(void) {
 
 HIDDEN uint32_t gilt_gettid(void) { return (uint32_t)syscall(SYS_gettid); }
 
-/* Maps the window of the log file that starts at the page holding `offset`. */
-static int map_window(gilt_thread *t, uint64_t offset) {
-    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
-    uint64_t base = offset & ~(page - 1);
-    if (ftruncate(t->fd, (off_t)(base + GILT_WINDOW)) != 0) return -1;
-    void *m = mmap(NULL, GILT_WINDOW, PROT_READ | PROT_WRITE, MAP_SHARED, t->fd, (off_t)base);
-    if (m == MAP_FAILED) return -1;
-    if (t->map) munmap(t->map, GILT_WINDOW);
-    t->map = m;
-    t->window = base;
-    t->used = offset - base;
+/* Writes all of `n` bytes, retrying short writes; async-signal-safe. */
+static int write_all(int fd, const char *p, size_t n) {
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) { if (errno == EINTR) continue; return -1; }
+        p += w;
+        n -= (size_t)w;
+    }
     return 0;
 }
 
+/* Writes the thread's buffered records to its file. Called by the thread itself when its buffer is full, at its
+   exit and after a finding; by the crash handlers and the watchdog for every thread (async-signal-safe). */
+HIDDEN void gilt_flush(gilt_thread *t) {
+    if (!t || t->fd < 0) return;
+    uint64_t used = __atomic_load_n(&t->used, __ATOMIC_ACQUIRE), done = t->flushed;
+    if (used <= done) return;
+    if (write_all(t->fd, t->buffer + done, used - done) != 0) atomic_fetch_add(&gilt_dropped, (used - done) / sizeof(gilt_record));
+    t->flushed = used;
+    if (used == t->flushed && !atomic_load(&gilt_dying)) { t->used = 0; t->flushed = 0; }
+}
+
 static gilt_thread *create_thread_state(void) {
-    gilt_thread *t = mmap(NULL, sizeof(gilt_thread), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    gilt_thread *t = mmap(NULL, sizeof(gilt_thread) + GILT_BUFFER, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (t == MAP_FAILED) return NULL;
+    t->buffer = (char *)(t + 1);
     t->tid = gilt_gettid();
     t->pid = (uint32_t)getpid();
     t->gil = -1;
-    t->fd = -1;
     char path[4200];
     snprintf(path, sizeof path, "%s/gilcheck.%u.%u.trace", gilt_config.dir, t->pid, t->tid);
-    t->fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (t->fd >= 0 && map_window(t, 0) == 0) {
-        gilt_file_header *h = (gilt_file_header *)t->map;
-        memcpy(h->magic, GILT_FILE_MAGIC, 8);
-        h->version = GILT_VERSION;
-        h->pid = t->pid;
-        h->tid = t->tid;
-        h->ppid = (uint32_t)getppid();
-        h->ticks_per_second = ticks_per_second;
-        h->start_ticks = start_ticks;
-        h->start_unix_ns = start_unix_ns;
-        t->used = sizeof(gilt_file_header);
-    } else {
-        if (t->fd >= 0) close(t->fd);
-        t->fd = -1;
+    t->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND, 0644);
+    if (t->fd >= 0) {
+        gilt_file_header h;
+        memset(&h, 0, sizeof h);
+        memcpy(h.magic, GILT_FILE_MAGIC, 8);
+        h.version = GILT_VERSION;
+        h.pid = t->pid;
+        h.tid = t->tid;
+        h.ppid = (uint32_t)getppid();
+        h.ticks_per_second = ticks_per_second;
+        h.start_ticks = start_ticks;
+        h.start_unix_ns = start_unix_ns;
+        if (write_all(t->fd, (const char *)&h, sizeof h) != 0) { close(t->fd); t->fd = -1; }
     }
     int slot = atomic_fetch_add(&gilt_thread_count, 1);
     if (slot < GILT_MAX_THREADS) gilt_threads[slot] = t;
@@ -104,20 +117,21 @@ HIDDEN gilt_thread *gilt_thread_state(void) {
     return t;
 }
 
-/* Appends one record to `t`'s log. The record's magic is stored last, so a record cut short by the death of
-   the process is not mistaken for a whole one. */
+/* Appends one record to `t`'s buffer. Records are complete before `used` moves past them, so a crash handler that
+   flushes another thread's buffer never writes half a record. */
 HIDDEN void gilt_emit_for(gilt_thread *t, uint32_t tid, uint16_t kind, uint32_t detail, uint16_t flags, uint64_t a,
                           uint64_t b, uint64_t pc, const uint64_t *payload, uint16_t words) {
     if (t == NULL || t->fd < 0) { atomic_fetch_add(&gilt_dropped, 1); return; }
     size_t need = sizeof(gilt_record) + (size_t)words * 8;
-    if (t->used + need > GILT_WINDOW) {
+    if (t->used + need > GILT_BUFFER) {
         int saved = gilt_busy;
         gilt_busy = 1;
-        int rc = map_window(t, t->window + t->used);
+        gilt_flush(t);
         gilt_busy = saved;
-        if (rc != 0) { atomic_fetch_add(&gilt_dropped, 1); return; }
+        if (t->used + need > GILT_BUFFER) { atomic_fetch_add(&gilt_dropped, 1); return; }
     }
-    gilt_record *r = (gilt_record *)(t->map + t->used);
+    gilt_record *r = (gilt_record *)(t->buffer + t->used);
+    r->magic = GILT_RECORD_MAGIC;
     r->kind = kind;
     r->words = words;
     r->flags = flags;
@@ -128,8 +142,28 @@ HIDDEN void gilt_emit_for(gilt_thread *t, uint32_t tid, uint16_t kind, uint32_t 
     r->b = b;
     r->pc = pc;
     if (words) memcpy(r + 1, payload, (size_t)words * 8);
-    __atomic_store_n(&r->magic, (uint16_t)GILT_RECORD_MAGIC, __ATOMIC_RELEASE);
-    t->used += need;
+    __atomic_store_n(&t->used, t->used + need, __ATOMIC_RELEASE);
+}
+
+/* The hot path: a payload-free record about the thread itself, with a time the caller already read. */
+HIDDEN void gilt_emit_at(gilt_thread *t, uint64_t time, uint16_t kind, uint32_t detail, uint64_t a, uint64_t b,
+                         uint64_t pc) {
+    if (__builtin_expect(t->fd < 0 || t->used + sizeof(gilt_record) > GILT_BUFFER, 0)) {
+        gilt_emit_for(t, t->tid, kind, detail, 0, a, b, pc, NULL, 0);
+        return;
+    }
+    gilt_record *r = (gilt_record *)(t->buffer + t->used);
+    r->magic = GILT_RECORD_MAGIC;
+    r->kind = kind;
+    r->words = 0;
+    r->flags = 0;
+    r->tid = t->tid;
+    r->detail = detail;
+    r->time = time;
+    r->a = a;
+    r->b = b;
+    r->pc = pc;
+    __atomic_store_n(&t->used, t->used + sizeof(gilt_record), __ATOMIC_RELEASE);
 }
 
 HIDDEN void gilt_emit(uint16_t kind, uint32_t detail, uint16_t flags, uint64_t a, uint64_t b, uint64_t pc,
@@ -145,4 +179,40 @@ HIDDEN uint16_t gilt_pack_string(const char *s, uint64_t *words, uint16_t max_wo
     memset(words, 0, (size_t)max_words * 8);
     memcpy(words, s, n);
     return (uint16_t)((n + 8) / 8);
+}
+
+/* Writes out every thread's records; from here on, buffers are not reused (the process is ending). */
+HIDDEN void gilt_flush_all(void) {
+    atomic_store(&gilt_dying, 1);
+    uint32_t pid = (uint32_t)getpid();
+    int n = atomic_load(&gilt_thread_count);
+    if (n > GILT_MAX_THREADS) n = GILT_MAX_THREADS;
+    for (int i = 0; i < n; i++)
+        if (gilt_threads[i] && gilt_threads[i]->pid == pid) gilt_flush(gilt_threads[i]);
+}
+
+/* Fatal signals (CPython's fatal errors call abort()): write the logs, then let the signal do what it did
+   before: the previous handler (faulthandler, a host's own) or the default action. */
+static const int fatal_signals[] = {SIGABRT, SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTERM, SIGQUIT};
+static struct sigaction previous[65];
+
+static void on_fatal(int sig, siginfo_t *info, void *context) {
+    gilt_flush_all();
+    struct sigaction *old = sig < 65 ? &previous[sig] : NULL;
+    if (old && (old->sa_flags & SA_SIGINFO) && old->sa_sigaction) { old->sa_sigaction(sig, info, context); return; }
+    if (old && old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN && old->sa_handler) { old->sa_handler(sig); return; }
+    /* Default action: reinstall it and let the signal happen again (a fault re-executes; abort raises again). */
+    signal(sig, SIG_DFL);
+    if (sig == SIGTERM || sig == SIGQUIT) raise(sig);
+}
+
+HIDDEN void gilt_install_crash_handlers(void) {
+    for (size_t i = 0; i < sizeof fatal_signals / sizeof *fatal_signals; i++) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = on_fatal;
+        sa.sa_flags = SA_SIGINFO | SA_RESETHAND | SA_NODEFER;
+        sigemptyset(&sa.sa_mask);
+        sigaction(fatal_signals[i], &sa, &previous[fatal_signals[i]]);
+    }
 }

@@ -16,7 +16,7 @@
 #define TLS_IE __attribute__((tls_model("initial-exec")))
 #define RETURN_PC() ((uint64_t)__builtin_extract_return_addr(__builtin_return_address(0)))
 
-#define GILT_WINDOW (1u << 20)
+#define GILT_BUFFER (256u << 10)
 #define GILT_MAX_THREADS 8192
 #define GILT_MAX_ENSURE 64
 #define GILT_MAX_HELD 16
@@ -25,8 +25,8 @@
 typedef struct gilt_thread {
     uint32_t tid, pid;
     int fd;
-    char *map;
-    uint64_t window, used;
+    char *buffer;            /* GILT_BUFFER bytes right after this struct */
+    uint64_t used, flushed;  /* bytes of records in the buffer, and how many of them are written out */
     /* GIL bookkeeping of the user's calls. gil: 1 held, 0 not held, -1 unknown (ask CPython). */
     int gil;
     int ensure_depth;
@@ -37,8 +37,9 @@ typedef struct gilt_thread {
     /* Mutexes the user's code holds, with the call sites that took them. */
     int held_count;
     uint64_t held_lock[GILT_MAX_HELD], held_site[GILT_MAX_HELD];
-    /* Read by the watchdog. */
-    _Atomic uint64_t waiting_on, waiting_since;
+    /* Read by the watchdog: what the thread waits for, and a count of its waits (the watchdog measures how
+       long the same wait lasts, so the hooks never read a clock for it). */
+    _Atomic uint64_t waiting_on, wait_seq;
     int waiting_in_interpreter;
     /* Filled by the stack-sampling signal handler for the watchdog. */
     uint64_t stack[GILT_STACK_DEPTH];
@@ -51,12 +52,14 @@ struct gilt_config {
     char dir[4096];
     uint64_t hang_timeout_ns;
     int ready;
+    int timeline; /* record every GIL acquisition and release (hold and wait times, the timeline) */
 };
 
 extern HIDDEN struct gilt_config gilt_config;
 extern HIDDEN gilt_thread *gilt_threads[GILT_MAX_THREADS];
 extern HIDDEN _Atomic int gilt_thread_count;
 extern HIDDEN _Atomic uint64_t gilt_dropped;
+extern HIDDEN _Atomic int gilt_dying; /* the process is going: buffers are written out once, not reused */
 extern HIDDEN __thread gilt_thread *gilt_self TLS_IE;
 extern HIDDEN __thread int gilt_busy TLS_IE;
 
@@ -70,6 +73,11 @@ HIDDEN void gilt_emit(uint16_t kind, uint32_t detail, uint16_t flags, uint64_t a
                       const uint64_t *payload, uint16_t words);
 HIDDEN void gilt_emit_for(gilt_thread *t, uint32_t tid, uint16_t kind, uint32_t detail, uint16_t flags, uint64_t a,
                           uint64_t b, uint64_t pc, const uint64_t *payload, uint16_t words);
+HIDDEN void gilt_emit_at(gilt_thread *t, uint64_t time, uint16_t kind, uint32_t detail, uint64_t a, uint64_t b,
+                         uint64_t pc);
+HIDDEN void gilt_flush(gilt_thread *t);
+HIDDEN void gilt_flush_all(void);
+HIDDEN void gilt_install_crash_handlers(void);
 HIDDEN uint16_t gilt_pack_string(const char *s, uint64_t *words, uint16_t max_words);
 
 /* modules.c: loaded objects, GOT patching, checking stubs */

@@ -27,6 +27,12 @@ static void sample_stack(int sig) {
     atomic_store_explicit(&t->stack_ready, 1, memory_order_release);
 }
 
+static uint64_t monotonic_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
 static void pause_ms(long ms) {
     struct timespec d = {ms / 1000, (ms % 1000) * 1000000L};
     while (nanosleep(&d, &d) != 0) {}
@@ -68,6 +74,7 @@ static void hang(gilt_thread *self, gilt_thread *victim, uint64_t lock, uint64_t
         gilt_emit_for(self, t->tid, GILT_THREAD_STACK, 0, (uint16_t)ready, atomic_load(&t->waiting_on),
                       t->gil == 1 ? GILT_LOCK_GIL : 0, 0, payload, (uint16_t)k);
     }
+    gilt_flush_all();
     _exit(GILT_HANG_EXIT);
 }
 
@@ -81,18 +88,21 @@ static void *watchdog(void *unused) {
     long period = (long)(gilt_config.hang_timeout_ns / 1000000ull / 20);
     if (period < 5) period = 5;
     if (period > 100) period = 100;
+    /* Per thread slot: the wait (its sequence number) seen at the last look, and since when. */
+    static uint64_t seen_seq[GILT_MAX_THREADS], seen_since[GILT_MAX_THREADS];
     for (;;) {
         pause_ms(period);
-        uint64_t now = gilt_now();
+        uint64_t now = monotonic_ns();
         int n = atomic_load(&gilt_thread_count);
         if (n > GILT_MAX_THREADS) n = GILT_MAX_THREADS;
         for (int i = 0; i < n; i++) {
             gilt_thread *t = gilt_threads[i];
             if (!live(t, pid)) continue;
             uint64_t on = atomic_load_explicit(&t->waiting_on, memory_order_acquire);
-            uint64_t since = atomic_load_explicit(&t->waiting_since, memory_order_relaxed);
-            if (!on || !since || since > now) continue;
-            uint64_t waited = gilt_ticks_to_ns(now - since);
+            uint64_t seq = atomic_load_explicit(&t->wait_seq, memory_order_relaxed);
+            if (!on) { seen_since[i] = 0; continue; }
+            if (seen_since[i] == 0 || seen_seq[i] != seq) { seen_seq[i] = seq; seen_since[i] = now; continue; }
+            uint64_t waited = now - seen_since[i] + (uint64_t)period * 1000000ull / 2;
             if (waited > gilt_config.hang_timeout_ns) hang(self, t, on, waited);
         }
     }

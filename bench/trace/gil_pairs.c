@@ -1,0 +1,71 @@
+/* Micro and macro workloads for bench/trace-overhead: GIL pair costs and a threaded GIL-heavy run. */
+#include <Python.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static long iterations;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static long shared_count;
+
+static void *worker(void *arg) {
+    (void)arg;
+    for (long i = 0; i < iterations; i++) {
+        PyGILState_STATE g = PyGILState_Ensure();
+        PyObject *v = PyLong_FromLong(i);
+        Py_XDECREF(v);
+        PyGILState_Release(g);
+        pthread_mutex_lock(&mu);
+        shared_count++;
+        pthread_mutex_unlock(&mu);
+    }
+    return NULL;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 3) { fprintf(stderr, "usage: gil_pairs ensure|nested|save|threads N [THREADS]\n"); return 2; }
+    const char *mode = argv[1];
+    long n = atol(argv[2]);
+    Py_Initialize();
+    double t0, t1;
+    if (!strcmp(mode, "nested")) {
+        t0 = now();
+        for (long i = 0; i < n; i++) { PyGILState_STATE g = PyGILState_Ensure(); PyGILState_Release(g); }
+        t1 = now();
+    } else if (!strcmp(mode, "save")) {
+        t0 = now();
+        for (long i = 0; i < n; i++) { PyThreadState *s = PyEval_SaveThread(); PyEval_RestoreThread(s); }
+        t1 = now();
+    } else if (!strcmp(mode, "ensure")) {
+        PyThreadState *main_state = PyEval_SaveThread();
+        t0 = now();
+        for (long i = 0; i < n; i++) { PyGILState_STATE g = PyGILState_Ensure(); PyGILState_Release(g); }
+        t1 = now();
+        PyEval_RestoreThread(main_state);
+    } else if (!strcmp(mode, "threads")) {
+        int threads = argc > 3 ? atoi(argv[3]) : 4;
+        iterations = n;
+        PyThreadState *main_state = PyEval_SaveThread();
+        pthread_t th[64];
+        t0 = now();
+        for (int i = 0; i < threads; i++) pthread_create(&th[i], NULL, worker, NULL);
+        for (int i = 0; i < threads; i++) pthread_join(th[i], NULL);
+        t1 = now();
+        PyEval_RestoreThread(main_state);
+        n *= threads;
+    } else {
+        fprintf(stderr, "unknown mode %s\n", mode);
+        return 2;
+    }
+    Py_FinalizeEx();
+    printf("%.3f\n", (t1 - t0) * 1e9 / (double)n);
+    return 0;
+}
