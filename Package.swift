@@ -50,9 +50,11 @@ let tracerTargets: [Target] = [
         linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("pthread")]),
     // The record layout shared by the trace library (C) and `gilcheck trace` (Swift): header only.
     .target(name: "GILTraceFormat", path: "Sources/GILTraceFormat"),
+    // Reads the event logs, analyzes them (findings, lock graph, hangs, statistics) and renders reports.
+    .target(name: "TraceReport", dependencies: ["GILTraceFormat", "Diagnostics", "APIModel"]),
 ]
 /// Targets the `gilcheck` executable links for its trace and host subcommands.
-let tracerCLIDependencies: [Target.Dependency] = []
+let tracerCLIDependencies: [Target.Dependency] = ["TraceReport"]
 // MARK: - End of tracer targets
 
 let package = Package(
@@ -91,7 +93,7 @@ let package = Package(
             swiftSettings: clangFlags),
         .testTarget(
             name: "GILCheckTests",
-            dependencies: ["GILCheckKit", "Analysis", "APIModel", "Diagnostics", "ClangSupport"],
+            dependencies: ["GILCheckKit", "Analysis", "APIModel", "Diagnostics", "ClangSupport", "TraceReport"],
             swiftSettings: clangFlags),
     ]
 )

@@ -1,4 +1,6 @@
 import ArgumentParser
 
 /// The runtime half of the CLI (`trace`, `host`). Owned by the tracer work.
-let tracerSubcommands: [any ParsableCommand.Type] = []
+let tracerSubcommands: [any ParsableCommand.Type] = [
+    Trace.self,
+]

@@ -1,0 +1,184 @@
+import APIModel
+import ArgumentParser
+import Foundation
+import TraceReport
+
+extension TraceOutputFormat: ExpressibleByArgument {}
+
+/// `gilcheck trace [options] -- COMMAND ARGS…`: runs a program under the trace library and reports the GIL
+/// faults the run hit. The work is in TraceReport; this command reads flags and the environment and exits.
+struct Trace: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a program under the GIL tracer and report the GIL faults it hit.",
+        discussion: """
+            Runs COMMAND with libgilcheck-trace.so preloaded (child processes too), then reads the event logs \
+            and reports: release-without-ensure, api-without-gil, thread-exit-holding-gil, ensure-leak-at-exit, \
+            lock-order-inversion (a cycle of the GIL and pthread mutexes, even when this run did not deadlock), \
+            hang (the watchdog ends a run blocked longer than --hang-timeout and shows who waits for what) and \
+            gil-long-hold; with native stacks symbolized by addr2line, and GIL hold and wait statistics per \
+            thread and per acquisition site. The program's stdin, stdout and stderr pass through; SIGINT and \
+            SIGTERM are forwarded to it.
+
+            Examples:
+              gilcheck trace -- ./embedding_host --threads 4
+              gilcheck trace --format html --report trace.html -- python3 -c 'import myext; myext.run()'
+              gilcheck trace --hang-timeout 2s --keep-logs logs/ -- ./host
+              gilcheck trace --from-logs logs/ --format chrome --report trace.json
+
+            Exit status: 0 no findings and the program exited 0; 1 findings (the report also says how the \
+            program ended, e.g. killed by SIGABRT); 2 usage or configuration error (bad flag, bad rules file, \
+            trace library not built, command not found); 3 no findings but the program failed (non-zero exit \
+            status or killed by a signal; the status is printed); 4 internal error, or the run left no trace \
+            logs; 5 hang: the watchdog ended the run.
+            """)
+
+    @Option(name: .long, help: "Report format: text, json, sarif, chrome (trace-event JSON for Perfetto) or html.")
+    var format: TraceOutputFormat = .text
+    @Option(name: .long, help: "Write the report to this file instead of stdout.")
+    var report: String?
+    @Option(name: .long, help: ArgumentHelp("Also write the SVG timeline to this file.", valueName: "FILE.svg"))
+    var timeline: String?
+    @Option(name: .customLong("long-hold"), help: "GIL holds longer than this are gil-long-hold findings.")
+    var longHold: String = "16ms"
+    @Option(name: .customLong("hang-timeout"), help: "A wait for the GIL or a mutex longer than this ends the run as a hang.")
+    var hangTimeout: String = "5s"
+    @Option(name: .customLong("keep-logs"), help: ArgumentHelp("Write the event logs to DIR and keep them.", valueName: "DIR"))
+    var keepLogs: String?
+    @Option(name: .customLong("from-logs"), help: ArgumentHelp("Analyze the logs of an earlier run in DIR instead of running a command.", valueName: "DIR"))
+    var fromLogs: String?
+    @Option(name: .customLong("rules"), help: "An extra rules file (repeatable): more functions to watch or to treat as GIL-free.")
+    var rulesFiles: [String] = []
+    @Option(name: .customLong("only"), help: "Report only these rule ids (comma-separated).")
+    var only: String?
+    @Option(name: .customLong("disable"), help: "Do not report these rule ids (comma-separated).")
+    var disable: String?
+    @Flag(name: .customLong("no-symbolize"), help: "Show module+offset instead of running addr2line on stack addresses.")
+    var noSymbolize = false
+    @Argument(parsing: .postTerminator, help: ArgumentHelp("The program to run and its arguments, after --.", valueName: "COMMAND"))
+    var command: [String] = []
+
+    func run() throws {
+        let command = self.command
+        let environment = Foundation.ProcessInfo.processInfo.environment
+        let fail: (TraceExitStatus, String) -> Never = { status, message in
+            FileHandle.standardError.write(Data(("gilcheck: " + message + "\n").utf8))
+            Foundation.exit(status.rawValue)
+        }
+        if command.isEmpty && fromLogs == nil {
+            fail(.usage, "no command to trace; usage: gilcheck trace [options] -- COMMAND [ARGS...]")
+        }
+        if !command.isEmpty && fromLogs != nil { fail(.usage, "--from-logs analyzes earlier logs: give it without a command") }
+        func ruleSet(_ text: String?, _ option: String) -> Set<String>? {
+            guard let text else { return nil }
+            let ids = Set(text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+            let known = Set(TraceRule.allCases.map(\.rawValue))
+            if let bad = ids.subtracting(known).sorted().first {
+                fail(.usage, "\(option): unknown rule '\(bad)'; trace rules: \(TraceRule.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return ids
+        }
+        let enabled = ruleSet(only, "--only")
+        let disabled = ruleSet(disable, "--disable") ?? []
+        let longHoldMs: Double
+        let hangMs: Double
+        do {
+            longHoldMs = try parseDuration(longHold, option: "--long-hold")
+            hangMs = try parseDuration(hangTimeout, option: "--hang-timeout")
+        } catch {
+            fail(.usage, "\(error)")
+        }
+        let cwd = FileManager.default.currentDirectoryPath
+
+        // Run the program (or take the logs of an earlier run).
+        var termination: Termination?
+        let logDirectory: String
+        var removeLogs = false
+        if let fromLogs {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: fromLogs, isDirectory: &isDirectory), isDirectory.boolValue else {
+                fail(.usage, "--from-logs \(fromLogs): no such directory")
+            }
+            logDirectory = fromLogs
+        } else {
+            let library: String
+            let model: APIModel
+            do {
+                library = try locateTraceLibrary(executablePath: executablePath(), environment: environment)
+                model = try APIModel.load(extraFiles: rulesFiles, locator: RulesLocator(environment: environment, executablePath: executablePath()))
+                logDirectory = try prepareLogDirectory(keepLogs, temporaryDirectory: environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp")
+            } catch {
+                fail(.usage, "\(error)")
+            }
+            removeLogs = keepLogs == nil
+            let watchFile = logDirectory + "/gilcheck.watch"
+            do {
+                try watchList(model: model).write(toFile: watchFile, atomically: true, encoding: .utf8)
+            } catch {
+                fail(.internalError, "cannot write \(watchFile): \(error.localizedDescription)")
+            }
+            var childEnvironment = environment
+            let preload = environment["LD_PRELOAD"].flatMap { $0.isEmpty ? nil : $0 }
+            childEnvironment["LD_PRELOAD"] = library + (preload.map { ":" + $0 } ?? "")
+            childEnvironment["GILCHECK_TRACE_DIR"] = logDirectory
+            childEnvironment["GILCHECK_TRACE_HANG_TIMEOUT_MS"] = String(max(1, Int(hangMs.rounded())))
+            childEnvironment["GILCHECK_TRACE_WATCH_FILE"] = watchFile
+            // The preloaded library links the Swift runtime, whose crash reporter would otherwise print a Swift
+            // backtrace for every abort of the traced program (CPython's fatal errors abort).
+            if childEnvironment["SWIFT_BACKTRACE"] == nil { childEnvironment["SWIFT_BACKTRACE"] = "enable=no" }
+            do {
+                termination = try runChild(command, environment: childEnvironment)
+            } catch {
+                if removeLogs { try? FileManager.default.removeItem(atPath: logDirectory) }
+                fail(.usage, "\(error)")
+            }
+        }
+
+        // Read and analyze.
+        let (logs, warnings) = EventLogReader.readDirectory(logDirectory)
+        for w in warnings { FileHandle.standardError.write(Data("gilcheck: warning: \(w)\n".utf8)) }
+        var symbolizer: any Symbolizer = NoSymbolizer()
+        if !noSymbolize {
+            if let tool = Addr2lineSymbolizer() {
+                symbolizer = tool
+            } else {
+                FileHandle.standardError.write(Data("gilcheck: warning: addr2line not found (apt-get install binutils); stacks show module+offset\n".utf8))
+            }
+        }
+        let analyzer = TraceAnalyzer(options: TraceAnalysisOptions(longHoldMs: longHoldMs, enabledRules: enabled,
+                                                                   disabledRules: disabled, baseDirectory: cwd),
+                                     symbolizer: symbolizer)
+        let analysis = analyzer.analyze(logs: logs, warnings: warnings)
+        if termination == .exited(TraceFormat.watchdogExitStatus), analysis.watchdogFired { termination = .watchdog }
+        let runReport = TraceRunReport(command: command.isEmpty ? (analysis.processes.first?.command ?? []) : command,
+                                       termination: termination, analysis: analysis,
+                                       toolVersion: GILCheck.configuration.version, baseDirectory: cwd)
+        let text = format.render(runReport)
+        do {
+            if let report {
+                try text.write(toFile: report, atomically: true, encoding: .utf8)
+            } else {
+                FileHandle.standardOutput.write(Data(text.utf8))
+            }
+            if let timeline {
+                try TimelineSVG().render(runReport).write(toFile: timeline, atomically: true, encoding: .utf8)
+            }
+        } catch {
+            fail(.usage, "cannot write the report: \(error.localizedDescription)")
+        }
+        if removeLogs { try? FileManager.default.removeItem(atPath: logDirectory) }
+
+        if logs.isEmpty {
+            let why = fromLogs != nil ? "\(logDirectory) holds no gilcheck.*.trace logs"
+                : "the run left no trace logs: the program may be static, setuid, or may not have loaded the trace library (LD_PRELOAD)"
+            fail(.internalError, why)
+        }
+        if let termination, termination.failed, format != .text || report != nil {
+            FileHandle.standardError.write(Data("gilcheck: traced program: \(termination.description)\n".utf8))
+        }
+        if runReport.exitStatus != .clean { throw ExitCode(runReport.exitStatus.rawValue) }
+    }
+
+    private func executablePath() -> String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
+}
