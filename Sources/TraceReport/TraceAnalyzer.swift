@@ -163,8 +163,9 @@ public struct TraceAnalyzer {
             p.threads.values.sorted(by: { ($0.isMain ? 0 : 1, $0.first) < ($1.isMain ? 0 : 1, $1.first) }).map { t in
                 let s = context.threadStats[ThreadKey(pid: p.pid, tid: t.tid)] ?? ThreadCounters()
                 return ThreadStatistics(pid: p.pid, tid: t.tid, name: t.ref.name, acquisitions: s.acquisitions,
-                                        nestedAcquisitions: s.nested, heldMs: s.heldNs / 1e6, waitedMs: s.waitedNs / 1e6,
-                                        longestHoldMs: s.longestNs / 1e6, events: t.events)
+                                        nestedAcquisitions: s.nested, heldMs: roundedToNanoseconds(s.heldNs / 1e6),
+                                        waitedMs: roundedToNanoseconds(s.waitedNs / 1e6),
+                                        longestHoldMs: roundedToNanoseconds(s.longestNs / 1e6), events: t.events)
             }
         }
         return TraceAnalysis(
@@ -574,7 +575,7 @@ struct Context {
         self.resolver = resolver
     }
 
-    func ms(_ unixNs: Double) -> Double { (unixNs - origin) / 1e6 }
+    func ms(_ unixNs: Double) -> Double { roundedToNanoseconds((unixNs - origin) / 1e6) }
 
     /// Sites are keyed by module and offset, so that the same code in several processes is one site.
     mutating func siteKey(pid: UInt32, address: UInt64) -> String {

@@ -147,7 +147,7 @@ public struct DurationSummary: Codable, Sendable, Hashable {
 
     /// Nearest-rank percentiles.
     public init(_ values: [Double]) {
-        let sorted = values.sorted()
+        let sorted = values.sorted().map(roundedToNanoseconds)
         count = sorted.count
         func rank(_ p: Double) -> Double {
             guard !sorted.isEmpty else { return 0 }
@@ -157,9 +157,12 @@ public struct DurationSummary: Codable, Sendable, Hashable {
         p50 = rank(50)
         p99 = rank(99)
         max = sorted.last ?? 0
-        total = sorted.reduce(0, +)
+        total = roundedToNanoseconds(sorted.reduce(0, +))
     }
 }
+
+/// Milliseconds rounded to whole nanoseconds, so that reports do not print 16 meaningless digits.
+func roundedToNanoseconds(_ ms: Double) -> Double { (ms * 1e6).rounded() / 1e6 }
 
 /// GIL statistics of one acquisition site (the same code in several processes is one site).
 public struct SiteStatistics: Codable, Sendable, Hashable {

@@ -32,6 +32,30 @@ struct Trace: ParsableCommand {
             logs; 5 hang: the watchdog ended the run.
             """)
 
+    @OptionGroup var options: TraceOptions
+    @Option(name: .customLong("from-logs"), help: ArgumentHelp("Analyze the logs of an earlier run in DIR instead of running a command.", valueName: "DIR"))
+    var fromLogs: String?
+    @Argument(parsing: .postTerminator, help: ArgumentHelp("The program to run and its arguments, after --.", valueName: "COMMAND"))
+    var command: [String] = []
+
+    func run() throws {
+        if command.isEmpty && fromLogs == nil {
+            traceFail(.usage, "no command to trace; usage: gilcheck trace [options] -- COMMAND [ARGS...]")
+        }
+        if !command.isEmpty && fromLogs != nil { traceFail(.usage, "--from-logs analyzes earlier logs: give it without a command") }
+        try options.runAndReport(command: command, fromLogs: fromLogs)
+    }
+}
+
+/// Ends the process with a documented `gilcheck trace` status after printing `message` to stderr.
+func traceFail(_ status: TraceExitStatus, _ message: String) -> Never {
+    FileHandle.standardError.write(Data(("gilcheck: " + message + "\n").utf8))
+    Foundation.exit(status.rawValue)
+}
+
+/// The options of a traced run, shared by `trace` and `host`: `@OptionGroup var options: TraceOptions`, then
+/// `try options.runAndReport(command: [host] + arguments)`.
+struct TraceOptions: ParsableArguments {
     @Option(name: .long, help: "Report format: text, json, sarif, chrome (trace-event JSON for Perfetto) or html.")
     var format: TraceOutputFormat = .text
     @Option(name: .long, help: "Write the report to this file instead of stdout.")
@@ -44,8 +68,6 @@ struct Trace: ParsableCommand {
     var hangTimeout: String = "5s"
     @Option(name: .customLong("keep-logs"), help: ArgumentHelp("Write the event logs to DIR and keep them.", valueName: "DIR"))
     var keepLogs: String?
-    @Option(name: .customLong("from-logs"), help: ArgumentHelp("Analyze the logs of an earlier run in DIR instead of running a command.", valueName: "DIR"))
-    var fromLogs: String?
     @Option(name: .customLong("rules"), help: "An extra rules file (repeatable): more functions to watch or to treat as GIL-free.")
     var rulesFiles: [String] = []
     @Option(name: .customLong("only"), help: "Report only these rule ids (comma-separated).")
@@ -54,26 +76,17 @@ struct Trace: ParsableCommand {
     var disable: String?
     @Flag(name: .customLong("no-symbolize"), help: "Show module+offset instead of running addr2line on stack addresses.")
     var noSymbolize = false
-    @Argument(parsing: .postTerminator, help: ArgumentHelp("The program to run and its arguments, after --.", valueName: "COMMAND"))
-    var command: [String] = []
 
-    func run() throws {
-        let command = self.command
+    /// Runs `command` under the trace library (or reads the logs in `fromLogs`), prints the report, and exits with
+    /// the documented status (throws `ExitCode` when it is not 0).
+    func runAndReport(command: [String], fromLogs: String? = nil) throws {
         let environment = Foundation.ProcessInfo.processInfo.environment
-        let fail: (TraceExitStatus, String) -> Never = { status, message in
-            FileHandle.standardError.write(Data(("gilcheck: " + message + "\n").utf8))
-            Foundation.exit(status.rawValue)
-        }
-        if command.isEmpty && fromLogs == nil {
-            fail(.usage, "no command to trace; usage: gilcheck trace [options] -- COMMAND [ARGS...]")
-        }
-        if !command.isEmpty && fromLogs != nil { fail(.usage, "--from-logs analyzes earlier logs: give it without a command") }
         func ruleSet(_ text: String?, _ option: String) -> Set<String>? {
             guard let text else { return nil }
             let ids = Set(text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
             let known = Set(TraceRule.allCases.map(\.rawValue))
             if let bad = ids.subtracting(known).sorted().first {
-                fail(.usage, "\(option): unknown rule '\(bad)'; trace rules: \(TraceRule.allCases.map(\.rawValue).joined(separator: ", "))")
+                traceFail(.usage, "\(option): unknown rule '\(bad)'; trace rules: \(TraceRule.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             return ids
         }
@@ -85,7 +98,7 @@ struct Trace: ParsableCommand {
             longHoldMs = try parseDuration(longHold, option: "--long-hold")
             hangMs = try parseDuration(hangTimeout, option: "--hang-timeout")
         } catch {
-            fail(.usage, "\(error)")
+            traceFail(.usage, "\(error)")
         }
         let cwd = FileManager.default.currentDirectoryPath
 
@@ -96,7 +109,7 @@ struct Trace: ParsableCommand {
         if let fromLogs {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: fromLogs, isDirectory: &isDirectory), isDirectory.boolValue else {
-                fail(.usage, "--from-logs \(fromLogs): no such directory")
+                traceFail(.usage, "--from-logs \(fromLogs): no such directory")
             }
             logDirectory = fromLogs
         } else {
@@ -107,14 +120,14 @@ struct Trace: ParsableCommand {
                 model = try APIModel.load(extraFiles: rulesFiles, locator: RulesLocator(environment: environment, executablePath: executablePath()))
                 logDirectory = try prepareLogDirectory(keepLogs, temporaryDirectory: environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp")
             } catch {
-                fail(.usage, "\(error)")
+                traceFail(.usage, "\(error)")
             }
             removeLogs = keepLogs == nil
             let watchFile = logDirectory + "/gilcheck.watch"
             do {
                 try watchList(model: model).write(toFile: watchFile, atomically: true, encoding: .utf8)
             } catch {
-                fail(.internalError, "cannot write \(watchFile): \(error.localizedDescription)")
+                traceFail(.internalError, "cannot write \(watchFile): \(error.localizedDescription)")
             }
             var childEnvironment = environment
             let preload = environment["LD_PRELOAD"].flatMap { $0.isEmpty ? nil : $0 }
@@ -129,7 +142,7 @@ struct Trace: ParsableCommand {
                 termination = try runChild(command, environment: childEnvironment)
             } catch {
                 if removeLogs { try? FileManager.default.removeItem(atPath: logDirectory) }
-                fail(.usage, "\(error)")
+                traceFail(.usage, "\(error)")
             }
         }
 
@@ -163,14 +176,14 @@ struct Trace: ParsableCommand {
                 try TimelineSVG().render(runReport).write(toFile: timeline, atomically: true, encoding: .utf8)
             }
         } catch {
-            fail(.usage, "cannot write the report: \(error.localizedDescription)")
+            traceFail(.usage, "cannot write the report: \(error.localizedDescription)")
         }
         if removeLogs { try? FileManager.default.removeItem(atPath: logDirectory) }
 
         if logs.isEmpty {
             let why = fromLogs != nil ? "\(logDirectory) holds no gilcheck.*.trace logs"
                 : "the run left no trace logs: the program may be static, setuid, or may not have loaded the trace library (LD_PRELOAD)"
-            fail(.internalError, why)
+            traceFail(.internalError, why)
         }
         if let termination, termination.failed, format != .text || report != nil {
             FileHandle.standardError.write(Data("gilcheck: traced program: \(termination.description)\n".utf8))
