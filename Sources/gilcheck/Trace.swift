@@ -76,6 +76,8 @@ struct TraceOptions: ParsableArguments {
     var disable: String?
     @Flag(name: .customLong("no-symbolize"), help: "Show module+offset instead of running addr2line on stack addresses.")
     var noSymbolize = false
+    @Flag(name: .customLong("no-timeline"), help: "Checks only: do not record every GIL acquisition (no timeline, statistics or gil-long-hold; the lowest overhead).")
+    var noTimeline = false
 
     /// Runs `command` under the trace library (or reads the logs in `fromLogs`), prints the report, and exits with
     /// the documented status (throws `ExitCode` when it is not 0).
@@ -118,7 +120,7 @@ struct TraceOptions: ParsableArguments {
             do {
                 library = try locateTraceLibrary(executablePath: executablePath(), environment: environment)
                 model = try APIModel.load(extraFiles: rulesFiles, locator: RulesLocator(environment: environment, executablePath: executablePath()))
-                logDirectory = try prepareLogDirectory(keepLogs, temporaryDirectory: environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp")
+                logDirectory = try prepareLogDirectory(keepLogs, temporaryDirectory: defaultLogParent(environment))
             } catch {
                 traceFail(.usage, "\(error)")
             }
@@ -135,6 +137,7 @@ struct TraceOptions: ParsableArguments {
             childEnvironment["GILCHECK_TRACE_DIR"] = logDirectory
             childEnvironment["GILCHECK_TRACE_HANG_TIMEOUT_MS"] = String(max(1, Int(hangMs.rounded())))
             childEnvironment["GILCHECK_TRACE_WATCH_FILE"] = watchFile
+            if noTimeline { childEnvironment["GILCHECK_TRACE_TIMELINE"] = "0" }
             // The preloaded library links the Swift runtime, whose crash reporter would otherwise print a Swift
             // backtrace for every abort of the traced program (CPython's fatal errors abort).
             if childEnvironment["SWIFT_BACKTRACE"] == nil { childEnvironment["SWIFT_BACKTRACE"] = "enable=no" }
@@ -191,7 +194,21 @@ struct TraceOptions: ParsableArguments {
         if runReport.exitStatus != .clean { throw ExitCode(runReport.exitStatus.rawValue) }
     }
 
-    private func executablePath() -> String {
-        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    /// Where fresh log directories go: /dev/shm (a tmpfs: the logs cost memory bandwidth, not disk writes), else
+    /// $TMPDIR, else /tmp.
+    private func defaultLogParent(_ environment: [String: String]) -> String {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: "/dev/shm", isDirectory: &isDirectory), isDirectory.boolValue,
+           access("/dev/shm", W_OK) == 0 {
+            return "/dev/shm"
+        }
+        return environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
     }
+
+    func executablePath() -> String { gilcheckExecutablePath() }
+}
+
+/// The running gilcheck binary (the trace library and the host are installed next to it).
+func gilcheckExecutablePath() -> String {
+    (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
 }

@@ -1,0 +1,176 @@
+import Foundation
+import Testing
+
+/// One case of corpus/runtime: a C file with its shape (embedding program, extension module, host library) and
+/// the findings `gilcheck trace` must report (see corpus/runtime/README.md).
+struct RuntimeCase: CustomStringConvertible, Sendable {
+    enum Shape: Sendable { case embed([String]), extensionModule, host([String]) }
+    var path: String
+    var name: String
+    var shape: Shape
+    /// Rule ids expected at a line of the case's own file.
+    var atLine: [(rule: String, line: Int)]
+    var anywhere: [String]
+    var exitStatus: Int32?
+
+    var description: String { "corpus/runtime/" + name + ".c" }
+
+    static func all() -> [RuntimeCase] {
+        let dir = packageRoot.appendingPathComponent("corpus/runtime")
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
+        return files.filter { $0.hasSuffix(".c") }.sorted().compactMap { parse(dir.appendingPathComponent($0).path) }
+    }
+
+    static func parse(_ path: String) -> RuntimeCase? {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+        let name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+        var shape: Shape?
+        var atLine: [(String, Int)] = []
+        var anywhere: [String] = []
+        var exit: Int32?
+        let rule = try! NSRegularExpression(pattern: #"expect-trace(-anywhere)?\{\{([a-z-]+)\}\}"#)
+        for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let s = String(line)
+            if let r = s.range(of: "// trace-shape: ") {
+                let words = s[r.upperBound...].split(separator: " ").map(String.init)
+                switch words.first {
+                case "embed": shape = .embed(Array(words.dropFirst()))
+                case "extension": shape = .extensionModule
+                case "host": shape = .host(Array(words.dropFirst()))
+                default: break
+                }
+            }
+            if let r = s.range(of: "// trace-exit: ") { exit = Int32(s[r.upperBound...].trimmingCharacters(in: .whitespaces)) }
+            let ns = s as NSString
+            for m in rule.matches(in: s, range: NSRange(location: 0, length: ns.length)) {
+                let id = ns.substring(with: m.range(at: 2))
+                if m.range(at: 1).location != NSNotFound { anywhere.append(id) } else { atLine.append((id, i + 1)) }
+            }
+        }
+        guard let shape else { return nil }
+        return RuntimeCase(path: path, name: name, shape: shape, atLine: atLine, anywhere: anywhere, exitStatus: exit)
+    }
+}
+
+/// Runs a program, killing it after `timeout` seconds; returns its status and output.
+func runBounded(_ executable: String, _ arguments: [String], cwd: String, timeout: TimeInterval = 120,
+                environment: [String: String]? = nil) throws -> (status: Int32, out: String, err: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: executable)
+    p.arguments = arguments
+    p.currentDirectoryURL = URL(fileURLWithPath: cwd)
+    if let environment { p.environment = environment }
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    let deadline = DispatchTime.now() + timeout
+    DispatchQueue.global().asyncAfter(deadline: deadline) { if p.isRunning { p.terminate() } }
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    let e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+}
+
+/// The built gilcheck binary (next to the test bundle, as CLITests finds it).
+func gilcheckBinary() throws -> String {
+    let exe = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    let candidates = [exe.appendingPathComponent("gilcheck"), exe.deletingLastPathComponent().appendingPathComponent("gilcheck"),
+                      packageRoot.appendingPathComponent(".build/debug/gilcheck")]
+    guard let b = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
+        throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: "gilcheck binary next to \(exe.path)"])
+    }
+    return b.path
+}
+
+/// Debian's python3-config (the system Python the host links and /usr/bin/python3 runs), else the one on PATH.
+let systemPythonConfig: String = FileManager.default.isExecutableFile(atPath: "/usr/bin/python3-config")
+    ? "/usr/bin/python3-config" : "python3-config"
+
+func pythonConfig(_ flags: [String]) throws -> [String] {
+    let r = try runBounded("/usr/bin/env", [systemPythonConfig] + flags, cwd: "/", timeout: 30)
+    return r.out.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
+}
+
+@Suite("Runtime corpus under gilcheck trace", .serialized)
+struct TraceRuntimeTests {
+    static let cases = RuntimeCase.all()
+
+    @Test("the runtime corpus has every shape, every runtime rule and clean cases")
+    func coverage() {
+        var rules = Set<String>()
+        for c in Self.cases { rules.formUnion(c.atLine.map(\.rule) + c.anywhere) }
+        for r in ["release-without-ensure", "api-without-gil", "thread-exit-holding-gil", "ensure-leak-at-exit",
+                  "lock-order-inversion", "hang"] {
+            #expect(rules.contains(r), "no runtime case expects \(r)")
+        }
+        #expect(Self.cases.contains { if case .embed = $0.shape { true } else { false } })
+        #expect(Self.cases.contains { if case .extensionModule = $0.shape { true } else { false } })
+        #expect(Self.cases.contains { if case .host = $0.shape { true } else { false } })
+        #expect(Self.cases.filter { $0.atLine.isEmpty && $0.anywhere.isEmpty }.count >= 3)
+    }
+
+    @Test("each runtime case reports exactly its expected findings", arguments: cases)
+    func runtimeCase(_ c: RuntimeCase) throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("gilcheck-rt-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let gilcheck = try gilcheckBinary()
+        // The report goes to a file: the traced program shares stdout.
+        let reportPath = work + "/report.json"
+        let traceOptions = ["--format", "json", "--report", reportPath, "--hang-timeout", "2s"]
+        var arguments: [String]
+        switch c.shape {
+        case .embed(let args):
+            let flags = try pythonConfig(["--cflags", "--embed", "--ldflags"])
+            let build = try runBounded("/usr/bin/env", ["gcc", "-g", "-O0", "-o", "prog", c.path] + flags + ["-pthread"], cwd: work)
+            try #require(build.status == 0, Comment(rawValue: "gcc failed: \(build.err)"))
+            arguments = ["trace"] + traceOptions + ["--", work + "/prog"] + args
+        case .extensionModule:
+            let suffix = try pythonConfig(["--extension-suffix"]).first ?? ".so"
+            let includes = try pythonConfig(["--includes"])
+            let build = try runBounded("/usr/bin/env", ["gcc", "-g", "-O0", "-shared", "-fPIC", "-o", c.name + suffix, c.path]
+                                       + includes + ["-pthread"], cwd: work)
+            try #require(build.status == 0, Comment(rawValue: "gcc failed: \(build.err)"))
+            let python = FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") ? "/usr/bin/python3" : "python3"
+            arguments = ["trace"] + traceOptions + ["--", python, "-c", "import \(c.name); \(c.name).run()"]
+        case .host(let args):
+            let includes = try pythonConfig(["--includes"])
+            let build = try runBounded("/usr/bin/env", ["gcc", "-g", "-O0", "-shared", "-fPIC", "-o", "lib\(c.name).so", c.path]
+                                       + includes + ["-pthread"], cwd: work)
+            try #require(build.status == 0, Comment(rawValue: "gcc failed: \(build.err)"))
+            arguments = ["host"] + traceOptions + [work + "/lib\(c.name).so"] + args
+        }
+        let r = try runBounded(gilcheck, arguments, cwd: work)
+        let reportData = FileManager.default.contents(atPath: reportPath) ?? Data()
+        let report = try? JSONSerialization.jsonObject(with: reportData) as? [String: Any]
+        let findings = try #require(report?["findings"] as? [[String: Any]], Comment(rawValue: "no JSON report: \(r.out)\n\(r.err)"))
+        let file = (c.path as NSString).lastPathComponent
+        var unmatched = findings
+        func lines(_ f: [String: Any]) -> [Int] {
+            ((f["stack"] as? [[String: Any]]) ?? []).compactMap { frame in
+                guard let path = frame["file"] as? String, (path as NSString).lastPathComponent == file else { return nil }
+                return frame["line"] as? Int
+            }
+        }
+        var problems: [String] = []
+        for e in c.atLine {
+            if let i = unmatched.firstIndex(where: { ($0["ruleId"] as? String) == e.rule && lines($0).first == e.line }) {
+                unmatched.remove(at: i)
+            } else {
+                problems.append("missing \(e.rule) at line \(e.line)")
+            }
+        }
+        for rule in c.anywhere {
+            if let i = unmatched.firstIndex(where: { ($0["ruleId"] as? String) == rule }) { unmatched.remove(at: i) } else {
+                problems.append("missing \(rule)")
+            }
+        }
+        for f in unmatched {
+            problems.append("unexpected \(f["ruleId"] ?? "?") at lines \(lines(f)): \(f["message"] ?? "")")
+        }
+        #expect(problems.isEmpty, Comment(rawValue: "\(c):\n  " + problems.joined(separator: "\n  ") + "\n\(r.err)"))
+        let expectedStatus = c.exitStatus ?? (c.atLine.isEmpty && c.anywhere.isEmpty ? 0 : 1)
+        #expect(r.status == expectedStatus, Comment(rawValue: "\(c): gilcheck exited \(r.status)\n\(r.err)"))
+    }
+}
