@@ -134,8 +134,12 @@ public struct GILCheckConfig: Sendable, Equatable {
                     throw fail(node, "rules file \(file) does not exist (paths are relative to \(path))")
                 }
             case "python-version":
+                if case .scalar(let scalar) = value, scalar.style == .plain, ["", "~", "null"].contains(scalar.string) {
+                    config.pythonVersion = nil  // not set: every deprecation is reported
+                    continue
+                }
                 guard case .scalar(let scalar) = value, PythonVersion(scalar.string) != nil else {
-                    throw fail(value, "python-version must be a version like \"3.11\" (quote it: YAML reads 3.10 as 3.1)")
+                    throw fail(value, "python-version must be a version like \"3.11\" or null, not '\(value.string ?? "?")'")
                 }
                 config.pythonVersion = scalar.string
             case "exclude":

@@ -57,6 +57,10 @@ struct PrecheckVocabulary: Sendable {
 /// the files it includes; and the names that look like function definitions (`name(...) {`).
 struct FileTokens: Sendable {
     var identifiers: Set<String> = []
+    /// Identifiers followed by `(`: calls, definitions, function-like macros.
+    var calls: Set<String> = []
+    /// Identifiers followed by `(` in `#define` bodies.
+    var macroCalls: Set<String> = []
     var includes: [Include] = []
     var definitions: Set<String> = []
 
@@ -74,6 +78,7 @@ struct FileTokens: Sendable {
         let n = text.count
         var i = 0
         var lineStart = true
+        var inDefine = false
         @inline(__always) func isIdentStart(_ c: UInt8) -> Bool {
             (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c == 95 || c == 36
         }
@@ -81,7 +86,12 @@ struct FileTokens: Sendable {
         func skipSpaces(_ j: inout Int) {
             while j < n, text[j] == 32 || text[j] == 9 { j += 1 }
         }
-        /// After an identifier at `end`: `( ... )` then only words and spaces, then `{`.
+        /// An identifier ending at `end` followed by `(`: is it `( ... )` then only words and spaces, then `{`?
+        func isCall(_ end: Int) -> Bool {
+            var j = end
+            while j < n, text[j] == 32 || text[j] == 9 || text[j] == 10 || text[j] == 13 { j += 1 }
+            return j < n && text[j] == 40
+        }
         func looksLikeDefinition(from end: Int) -> Bool {
             var j = end
             while j < n, text[j] == 32 || text[j] == 9 || text[j] == 10 || text[j] == 13 { j += 1 }
@@ -107,6 +117,9 @@ struct FileTokens: Sendable {
             switch c {
             case 10:
                 lineStart = true
+                if inDefine, !(i > 0 && text[i - 1] == 92) && !(i > 1 && text[i - 1] == 13 && text[i - 2] == 92) {
+                    inDefine = false
+                }
                 i += 1
             case 32, 9, 13, 12, 11:
                 i += 1
@@ -133,6 +146,7 @@ struct FileTokens: Sendable {
                 let start = j
                 while j < n, isIdent(text[j]) { j += 1 }
                 let directive = String(decoding: text[start..<j], as: UTF8.self)
+                if directive == "define" { inDefine = true }
                 if directive == "include" || directive == "include_next" || directive == "import" {
                     skipSpaces(&j)
                     if j < n, text[j] == 34 || text[j] == 60 {
@@ -172,7 +186,11 @@ struct FileTokens: Sendable {
                 }
                 let word = String(decoding: text[start..<i], as: UTF8.self)
                 result.identifiers.insert(word)
-                if !notFunctions.contains(word), looksLikeDefinition(from: i) { result.definitions.insert(word) }
+                if !notFunctions.contains(word), isCall(i) {
+                    result.calls.insert(word)
+                    if inDefine { result.macroCalls.insert(word) }
+                    if looksLikeDefinition(from: i) { result.definitions.insert(word) }
+                }
             }
         }
         return result
@@ -199,8 +217,9 @@ struct TranslationUnitProfile: Sendable {
     var primary: Bool
     /// A blocking call appears.
     var blocking: Bool
-    /// Identifiers that may name a call of the unit: the file's own and those of included headers that define
-    /// functions (a header of prototypes only calls nothing).
+    /// Identifiers that may name a direct call of the unit (followed by `(`; in C++ every identifier, since
+    /// constructors and operators are called without one): the file's own and those of included headers that
+    /// define functions (a header of prototypes only calls nothing).
     var callIdentifiers: Set<String>
     /// Names that look like functions defined in the unit.
     var definitions: Set<String>
@@ -249,7 +268,9 @@ struct TranslationUnitProfile: Sendable {
         searchDirs = searchDirs.map(resolve).filter(usable)
 
         guard let main = cache.tokens(path) else { return nil }
-        var profile = TranslationUnitProfile(primary: false, blocking: false, callIdentifiers: main.identifiers,
+        let cxx = !["c", "h"].contains((path as NSString).pathExtension.lowercased())
+        let calls: (FileTokens) -> Set<String> = { cxx ? $0.identifiers : $0.calls }
+        var profile = TranslationUnitProfile(primary: false, blocking: false, callIdentifiers: calls(main),
                                              definitions: main.definitions, identifiers: main.identifiers)
         for text in macroText {
             profile.identifiers.formUnion(FileTokens.scan(Array(text.utf8)).identifiers)
@@ -268,7 +289,7 @@ struct TranslationUnitProfile: Sendable {
             if head > 1 {
                 profile.identifiers.formUnion(tokens.identifiers)
                 profile.definitions.formUnion(tokens.definitions)
-                if !tokens.definitions.isEmpty { profile.callIdentifiers.formUnion(tokens.identifiers) }
+                profile.callIdentifiers.formUnion(tokens.definitions.isEmpty ? tokens.macroCalls : calls(tokens))
             }
             let dir = (file as NSString).deletingLastPathComponent
             for inc in tokens.includes {

@@ -44,7 +44,11 @@ struct SelectionOptions: ParsableArguments {
         if let path { try GILCheckConfig.load(path).apply(to: &options) }
         let split: (String) -> Set<String> = { Set($0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }) }
         options.rulesFiles += rulesFiles
-        if let only { options.enabledRules = split(only) }
+        if let only {
+            // Named on the command line: reported even when the config disables them.
+            options.enabledRules = split(only)
+            options.disabledRules.subtract(split(only))
+        }
         if let disable { options.disabledRules.formUnion(split(disable)) }
         options.excludes += excludes
         if let pythonVersion {

@@ -23,20 +23,26 @@ public struct SARIFReporter: Reporter {
             if let message { loc["message"] = ["text": message] }
             return loc
         }
+        let sources = SourceCache()
         func level(_ s: Severity) -> String { s == .error ? "error" : s == .warning ? "warning" : "note" }
 
         let ruleIds = run.rules.map(\.id)
         let rules: [[String: Any]] = run.rules.map { r in
             var help = r.rationale
-            if !r.wrong.isEmpty { help += "\n\nWrong:\n\(r.wrong)\n\nRight:\n\(r.right)" }
+            var markdown = r.rationale
+            if !r.wrong.isEmpty {
+                help += "\n\nWrong:\n\(r.wrong)\n\nRight:\n\(r.right)"
+                markdown += "\n\nWrong:\n\n```c\n\(r.wrong)\n```\n\nRight:\n\n```c\n\(r.right)\n```"
+            }
+            let silence = "\n\nTo silence one finding: `// gilcheck: ignore[\(r.id)] reason` on its line or the line before."
             return [
                 "id": r.id,
                 "name": r.id.split(separator: "-").map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined(),
                 "shortDescription": ["text": r.summary],
                 "fullDescription": ["text": r.rationale],
-                "help": ["text": help],
-                "helpUri": "https://gilcheck.invalid/rules/\(r.id)",
+                "help": ["text": help + silence, "markdown": markdown + silence],
                 "defaultConfiguration": ["level": level(r.severity)],
+                "properties": ["tags": ["gil", "concurrency"]],
             ]
         }
         var results: [[String: Any]] = []
@@ -48,6 +54,10 @@ public struct SARIFReporter: Reporter {
                 "locations": [location(d.file, d.line, d.column)],
             ]
             if let i = ruleIds.firstIndex(of: d.ruleId) { result["ruleIndex"] = i }
+            // Stable across line shifts: code-scanning services match results between runs with it.
+            let snippet = (sources.line(d.file, d.line) ?? "").split(whereSeparator: { $0 == " " || $0 == "\t" }).joined(separator: " ")
+            result["partialFingerprints"] = ["gilcheckFinding/v1": fingerprint(
+                [d.ruleId, (artifact(d.file)["uri"] as? String) ?? d.file, d.function ?? "", snippet].joined(separator: "\u{1F}"))]
             if let f = d.function {
                 result["locations"] = [location(d.file, d.line, d.column).merging(
                     ["logicalLocations": [["name": f, "kind": "function"]]]) { a, _ in a }]
@@ -64,7 +74,6 @@ public struct SARIFReporter: Reporter {
                 "name": "gilcheck",
                 "version": run.toolVersion,
                 "semanticVersion": run.toolVersion,
-                "informationUri": "https://gilcheck.invalid",
                 "rules": rules,
             ]],
             "results": results,
@@ -82,6 +91,17 @@ public struct SARIFReporter: Reporter {
                                                      options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]),
               let text = String(data: data, encoding: .utf8) else { return "{}\n" }
         return text + "\n"
+    }
+
+    /// 64-bit FNV-1a, as 16 hex digits: a fingerprint, not a security hash.
+    private func fingerprint(_ text: String) -> String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in text.utf8 {
+            h ^= UInt64(b)
+            h = h &* 0x0000_0100_0000_01b3
+        }
+        let hex = String(h, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
     }
 
     private func percentEncode(_ path: String) -> String {
