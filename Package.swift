@@ -37,8 +37,9 @@ let tracerTargets: [Target] = [
         dependencies: ["GILTraceFormat"],
         cSettings: [.unsafeFlags(["-O2", "-fvisibility=hidden", "-fno-omit-frame-pointer"])],
         linkerSettings: [
-            // Nothing of the Swift runtime is used: keep it out of the programs the library is preloaded into.
-            .unsafeFlags(["-Xlinker", "--as-needed"]), .linkedLibrary("dl"), .linkedLibrary("pthread"),
+            // Nothing of the Swift runtime is used: no swiftrt.o and only the static archive, so none of it (and no
+            // Swift crash reporter) ends up in the programs the library is preloaded into.
+            .unsafeFlags(["-nostartfiles", "-static-stdlib"]), .linkedLibrary("dl"), .linkedLibrary("pthread"),
         ]),
     // CPython's embedding API (Debian's python3-embed.pc) for the host.
     .systemLibrary(name: "CPythonEmbed", path: "Sources/CPythonEmbed", pkgConfig: "python3-embed",
@@ -47,7 +48,9 @@ let tracerTargets: [Target] = [
         name: "GILTestHost",
         dependencies: ["CPythonEmbed"],
         cSettings: [.unsafeFlags(["-O2", "-g"])],
-        linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("pthread")]),
+        // A C program: no Swift runtime (and no Swift crash reporter) in the host's process.
+        linkerSettings: [.unsafeFlags(["-nostartfiles", "-static-stdlib"]), .linkedLibrary("dl"),
+                         .linkedLibrary("pthread")]),
     // The record layout shared by the trace library (C) and `gilcheck trace` (Swift): header only.
     .target(name: "GILTraceFormat", path: "Sources/GILTraceFormat"),
     // Reads the event logs, analyzes them (findings, lock graph, hangs, statistics) and renders reports.

@@ -138,9 +138,6 @@ struct TraceOptions: ParsableArguments {
             childEnvironment["GILCHECK_TRACE_HANG_TIMEOUT_MS"] = String(max(1, Int(hangMs.rounded())))
             childEnvironment["GILCHECK_TRACE_WATCH_FILE"] = watchFile
             if noTimeline { childEnvironment["GILCHECK_TRACE_TIMELINE"] = "0" }
-            // The preloaded library links the Swift runtime, whose crash reporter would otherwise print a Swift
-            // backtrace for every abort of the traced program (CPython's fatal errors abort).
-            if childEnvironment["SWIFT_BACKTRACE"] == nil { childEnvironment["SWIFT_BACKTRACE"] = "enable=no" }
             do {
                 termination = try runChild(command, environment: childEnvironment)
             } catch {
