@@ -7,8 +7,15 @@ struct GILCheck: ParsableCommand {
         commandName: "gilcheck",
         abstract: "Find GIL mistakes in C and C++ code that calls CPython from more than one thread.",
         discussion: """
-            gilcheck lint FILE... [-- CLANG_FLAGS]   static analysis of every path
-            gilcheck rules | explain RULE            what each rule catches
+            gilcheck lint FILE|DIR... [-- FLAGS]   analyze every path
+            gilcheck lint -p BUILD_DIR             use compile_commands.json
+            gilcheck rules | explain RULE          what each rule catches
+            gilcheck dump-config                   the effective settings
+
+            Examples:
+              gilcheck lint src/ -- -Iinclude
+              gilcheck lint -p build --format sarif --output gilcheck.sarif
+              gilcheck explain ensure-leak
             """,
         version: "0.1.0",
         subcommands: lintSubcommands + tracerSubcommands)
