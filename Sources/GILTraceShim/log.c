@@ -98,6 +98,7 @@ static gilt_thread *create_thread_state(void) {
         h.ticks_per_second = ticks_per_second;
         h.start_ticks = start_ticks;
         h.start_unix_ns = start_unix_ns;
+        h.options = gilt_config.timeline ? 0 : GILT_OPTION_NO_TIMELINE;
         if (write_all(t->fd, (const char *)&h, sizeof h) != 0) { close(t->fd); t->fd = -1; }
     }
     int slot = atomic_fetch_add(&gilt_thread_count, 1);

@@ -173,7 +173,9 @@ public struct TraceAnalyzer {
             processes: ordered.map { ProcessSummary(pid: $0.pid, ppid: $0.ppid, command: $0.command, threads: $0.threads.count) },
             timeline: Timeline(durationMs: max(0, end - origin) / 1e6, longHoldMs: options.longHoldMs, lanes: lanes),
             watchdogFired: ordered.contains { $0.events.contains { $0.record.recordKind == .hang } },
-            warnings: warnings)
+            warnings: warnings + (logs.contains { $0.header.timelineOff }
+                ? ["GIL acquisitions were not recorded (--no-timeline): no hold or wait statistics, no timeline, no gil-long-hold"]
+                : []))
     }
 
     static func order(_ a: TraceFinding, _ b: TraceFinding) -> Bool {

@@ -96,9 +96,15 @@ public struct TraceFileHeader: Sendable, Equatable {
     public var ticksPerSecond: UInt64
     public var startTicks: UInt64
     public var startUnixNs: UInt64
+    /// GILT_OPTION_* bits (offset 48).
+    public var options: UInt32
+
+    /// The library ran with GILCHECK_TRACE_TIMELINE=0: no acquisition or release records.
+    public var timelineOff: Bool { options & 1 != 0 }
 
     public init(version: UInt32 = TraceFormat.version, pid: UInt32, tid: UInt32, ppid: UInt32,
-                ticksPerSecond: UInt64, startTicks: UInt64, startUnixNs: UInt64) {
+                ticksPerSecond: UInt64, startTicks: UInt64, startUnixNs: UInt64, options: UInt32 = 0) {
+        self.options = options
         self.version = version
         self.pid = pid
         self.tid = tid
@@ -208,7 +214,8 @@ public enum EventLogReader {
             func u64(_ at: Int) -> UInt64 { UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt64.self)) }
             func u16(_ at: Int) -> UInt16 { UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt16.self)) }
             let header = TraceFileHeader(version: u32(8), pid: u32(12), tid: u32(16), ppid: u32(20),
-                                         ticksPerSecond: u64(24), startTicks: u64(32), startUnixNs: u64(40))
+                                         ticksPerSecond: u64(24), startTicks: u64(32), startUnixNs: u64(40),
+                                         options: u32(48))
             guard header.version == TraceFormat.version else { throw TraceLogError.unsupportedVersion(path, header.version) }
             var records: [TraceRecord] = []
             var offset = TraceFormat.fileHeaderSize

@@ -28,7 +28,8 @@ typedef struct gilt_file_header {
     uint64_t ticks_per_second; /* rate of the `time` field of records (TSC), estimated at start-up */
     uint64_t start_ticks;   /* `time` when the process started being traced */
     uint64_t start_unix_ns; /* wall-clock time at the same instant */
-    uint8_t reserved[16];
+    uint32_t options;       /* GILT_OPTION_* */
+    uint8_t reserved[12];
 } gilt_file_header;
 
 typedef struct gilt_record {
@@ -46,7 +47,8 @@ typedef struct gilt_record {
 enum gilt_kind {
     /* a = pid, b = ppid. Payload: the command line (argv joined by NUL, then padded). */
     GILT_PROCESS_START = 1,
-    /* A loaded object. a = load base (dlpi_addr), b = end of its highest segment; flags: GILT_MODULE_*.
+    /* A loaded object. a = load base (dlpi_addr), b = end of its highest segment, pc = start of its lowest
+       segment; flags: GILT_MODULE_*.
        Payload: its path (for the main program, the resolved path of /proc/self/exe). */
     GILT_MODULE = 2,
     /* A thread started by pthread_create. a = creating thread's tid, b = start routine address, pc = the call site. */
@@ -90,6 +92,9 @@ enum gilt_module_flags {
 
 #define GILT_LOCK_GIL 1u
 
+/* File header options. */
+#define GILT_OPTION_NO_TIMELINE 1u /* GILCHECK_TRACE_TIMELINE=0: no GILT_GIL_ACQUIRE/RELEASE records */
+
 enum gilt_api {
     GILT_API_NONE = 0,
     GILT_API_GILSTATE_ENSURE = 1,
@@ -118,7 +123,7 @@ enum gilt_finding {
        a = call site of the acquisition. */
     GILT_F_THREAD_EXIT_HOLDING_GIL = 3,
     /* A thread (or, with b = 1, the process) ended with PyGILState_Ensure states not released.
-       a = call site of the innermost unreleased Ensure, detail count in flags. */
+       a = call site of the innermost unreleased Ensure; flags = how many states are live. */
     GILT_F_ENSURE_LEAK_AT_EXIT = 4,
 };
 
