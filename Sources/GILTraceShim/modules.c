@@ -335,6 +335,16 @@ HIDDEN void gilt_scan_modules(void) {
     range_table *table = calloc(1, sizeof(range_table));
     if (table) {
         dl_iterate_phdr(scan_one, table);
+        /* The interpreter first: most lock calls come from it (the GIL's own mutex), and the lookup is a scan. */
+        range_table *ordered = calloc(1, sizeof(range_table));
+        if (ordered) {
+            static const int order[] = {GILT_MODULE_INTERPRETER, GILT_MODULE_USER, GILT_MODULE_SYSTEM, GILT_MODULE_TRACER};
+            for (size_t k = 0; k < sizeof order / sizeof *order; k++)
+                for (int i = 0; i < table->count; i++)
+                    if (table->r[i].flags == order[k]) ordered->r[ordered->count++] = table->r[i];
+            free(table);
+            table = ordered;
+        }
         atomic_store_explicit(&ranges, table, memory_order_release); /* the old table is kept: readers may hold it */
     }
     spin_unlock(&scan_lock);
