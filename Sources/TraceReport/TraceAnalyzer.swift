@@ -499,7 +499,10 @@ public struct TraceAnalyzer {
                 c.updateSite(site, pid: p.pid, address: acquiredAt, api: api) { $0.holds.append(held) }
                 c.threadStats[key, default: ThreadCounters()].heldNs += held
                 c.threadStats[key, default: ThreadCounters()].longestNs = max(c.threadStats[key]!.longestNs, held)
-                let long = held > longNs
+                // Holds that start at Py_Initialize or end at Py_Finalize belong to the interpreter's start-up and
+                // shutdown, when no other thread can run Python anyway: not the interactive holds the rule is about.
+                let lifecycle = api == 10 || r.detail == 11
+                let long = held > longNs && !lifecycle
                 if long {
                     c.longHolds[site, default: []].append(LongHold(pid: p.pid, tid: r.tid, acquiredAt: acquiredAt,
                                                                    releasedAt: r.pc, heldNs: held, time: e.time))

@@ -12,6 +12,8 @@ struct RuntimeCase: CustomStringConvertible, Sendable {
     var atLine: [(rule: String, line: Int)]
     var anywhere: [String]
     var exitStatus: Int32?
+    /// Extra `gilcheck trace` options (`// trace-options: --long-hold 40ms`).
+    var options: [String] = []
 
     var description: String { "corpus/runtime/" + name + ".c" }
 
@@ -28,6 +30,7 @@ struct RuntimeCase: CustomStringConvertible, Sendable {
         var atLine: [(String, Int)] = []
         var anywhere: [String] = []
         var exit: Int32?
+        var options: [String] = []
         let rule = try! NSRegularExpression(pattern: #"expect-trace(-anywhere)?\{\{([a-z-]+)\}\}"#)
         for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let s = String(line)
@@ -40,6 +43,7 @@ struct RuntimeCase: CustomStringConvertible, Sendable {
                 default: break
                 }
             }
+            if let r = s.range(of: "// trace-options: ") { options += s[r.upperBound...].split(separator: " ").map(String.init) }
             if let r = s.range(of: "// trace-exit: ") { exit = Int32(s[r.upperBound...].trimmingCharacters(in: .whitespaces)) }
             let ns = s as NSString
             for m in rule.matches(in: s, range: NSRange(location: 0, length: ns.length)) {
@@ -48,7 +52,8 @@ struct RuntimeCase: CustomStringConvertible, Sendable {
             }
         }
         guard let shape else { return nil }
-        return RuntimeCase(path: path, name: name, shape: shape, atLine: atLine, anywhere: anywhere, exitStatus: exit)
+        return RuntimeCase(path: path, name: name, shape: shape, atLine: atLine, anywhere: anywhere, exitStatus: exit,
+                           options: options)
     }
 }
 
@@ -101,7 +106,7 @@ struct TraceRuntimeTests {
         var rules = Set<String>()
         for c in Self.cases { rules.formUnion(c.atLine.map(\.rule) + c.anywhere) }
         for r in ["release-without-ensure", "api-without-gil", "thread-exit-holding-gil", "ensure-leak-at-exit",
-                  "lock-order-inversion", "hang"] {
+                  "lock-order-inversion", "hang", "gil-long-hold"] {
             #expect(rules.contains(r), "no runtime case expects \(r)")
         }
         #expect(Self.cases.contains { if case .embed = $0.shape { true } else { false } })
@@ -118,7 +123,9 @@ struct TraceRuntimeTests {
         let gilcheck = try gilcheckBinary()
         // The report goes to a file: the traced program shares stdout.
         let reportPath = work + "/report.json"
+        // A loaded test machine stretches GIL holds: gil-long-hold only where a case asks for it.
         let traceOptions = ["--format", "json", "--report", reportPath, "--hang-timeout", "2s"]
+            + (c.options.isEmpty ? ["--long-hold", "10s"] : c.options)
         var arguments: [String]
         switch c.shape {
         case .embed(let args):
