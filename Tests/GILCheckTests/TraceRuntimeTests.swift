@@ -115,6 +115,26 @@ struct TraceRuntimeTests {
         #expect(Self.cases.filter { $0.atLine.isEmpty && $0.anywhere.isEmpty }.count >= 3)
     }
 
+    @Test("extension modules linked with -z now (read-only GOT) and -fno-plt (GLOB_DAT slots) are patched too",
+          arguments: [["-Wl,-z,now"], ["-fno-plt"], ["-fno-plt", "-Wl,-z,now"]])
+    func linkVariants(_ flags: [String]) throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("gilcheck-rt-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let source = packageRoot.appendingPathComponent("corpus/runtime/ext_allow_threads.c").path
+        let suffix = try pythonConfig(["--extension-suffix"]).first ?? ".so"
+        let build = try runBounded("/usr/bin/env", ["gcc", "-g", "-O1", "-shared", "-fPIC"] + flags
+                                   + ["-o", "ext_allow_threads" + suffix, source] + (try pythonConfig(["--includes"])), cwd: work)
+        try #require(build.status == 0, Comment(rawValue: build.err))
+        let python = FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") ? "/usr/bin/python3" : "python3"
+        let r = try runBounded(try gilcheckBinary(), ["trace", "--format", "json", "--report", work + "/r.json", "--long-hold", "10s",
+                                                      "--", python, "-c", "import ext_allow_threads as m; m.run()"], cwd: work)
+        let report = try JSONSerialization.jsonObject(with: FileManager.default.contents(atPath: work + "/r.json") ?? Data()) as? [String: Any]
+        let rules = ((report?["findings"] as? [[String: Any]]) ?? []).compactMap { $0["ruleId"] as? String }
+        #expect(rules == ["api-without-gil"], Comment(rawValue: "\(flags): \(rules)\n\(r.err)"))
+        #expect(r.status == 1)
+    }
+
     @Test("each runtime case reports exactly its expected findings", arguments: cases)
     func runtimeCase(_ c: RuntimeCase) throws {
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("gilcheck-rt-\(UUID().uuidString)").path
