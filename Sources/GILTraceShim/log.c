@@ -106,10 +106,8 @@ static gilt_thread *create_thread_state(void) {
     return t;
 }
 
-/* This thread's state, created on first use. NULL while the tracer itself is creating it. */
-HIDDEN gilt_thread *gilt_thread_state(void) {
-    gilt_thread *t = gilt_self;
-    if (__builtin_expect(t != NULL, 1)) return t;
+HIDDEN gilt_thread *gilt_thread_state_slow(void) {
+    gilt_thread *t;
     if (gilt_busy || !gilt_config.ready) return NULL;
     gilt_busy = 1;
     t = create_thread_state();

@@ -68,7 +68,12 @@ HIDDEN void gilt_clock_init(void);
 HIDDEN uint64_t gilt_now(void);
 HIDDEN uint64_t gilt_ticks_to_ns(uint64_t ticks);
 HIDDEN uint32_t gilt_gettid(void);
-HIDDEN gilt_thread *gilt_thread_state(void);
+HIDDEN gilt_thread *gilt_thread_state_slow(void);
+/* This thread's state, created on first use; NULL while the tracer itself is creating it. */
+static inline gilt_thread *gilt_thread_state(void) {
+    gilt_thread *t = gilt_self;
+    return __builtin_expect(t != NULL, 1) ? t : gilt_thread_state_slow();
+}
 HIDDEN void gilt_emit(uint16_t kind, uint32_t detail, uint16_t flags, uint64_t a, uint64_t b, uint64_t pc,
                       const uint64_t *payload, uint16_t words);
 HIDDEN void gilt_emit_for(gilt_thread *t, uint32_t tid, uint16_t kind, uint32_t detail, uint16_t flags, uint64_t a,
