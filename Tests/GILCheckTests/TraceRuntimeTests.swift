@@ -135,6 +135,32 @@ struct TraceRuntimeTests {
         #expect(r.status == 1)
     }
 
+    @Test("the trace report's SARIF and Chrome trace load in their consumers' formats",
+          .enabled(if: AdoptionTests.sarifToolsReady, "sarif-tools 3.0.5 could not be installed from PyPI"))
+    func traceReportFormats() throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("gilcheck-rt-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let source = packageRoot.appendingPathComponent("corpus/runtime/embed_lock_order.c").path
+        let flags = try pythonConfig(["--cflags", "--embed", "--ldflags"])
+        let build = try runBounded("/usr/bin/env", ["gcc", "-g", "-O0", "-o", "prog", source] + flags + ["-pthread"], cwd: work)
+        try #require(build.status == 0, Comment(rawValue: build.err))
+        let gilcheck = try gilcheckBinary()
+        let run = try runBounded(gilcheck, ["trace", "--format", "sarif", "--report", "t.sarif", "--keep-logs", "logs",
+                                            "--", "./prog"], cwd: work)
+        #expect(run.status == 1, Comment(rawValue: run.err))
+        let summary = try runBounded("/usr/bin/env", ["python3", "-m", "sarif", "summary", "t.sarif"], cwd: work)
+        #expect(summary.status == 0, Comment(rawValue: summary.out + summary.err))
+        #expect(summary.out.contains("lock-order-inversion"), Comment(rawValue: summary.out))
+        // The same logs, as a Chrome trace: a JSON object whose traceEvents hold GIL holds ("X") per thread.
+        let chrome = try runBounded(gilcheck, ["trace", "--from-logs", "logs", "--format", "chrome", "--report", "t.json"], cwd: work)
+        #expect(chrome.status == 1, Comment(rawValue: chrome.err))
+        let object = try JSONSerialization.jsonObject(with: FileManager.default.contents(atPath: work + "/t.json") ?? Data())
+        let events = (object as? [String: Any])?["traceEvents"] as? [[String: Any]] ?? []
+        #expect(events.contains { ($0["ph"] as? String) == "X" })
+        #expect(events.contains { ($0["ph"] as? String) == "i" })
+    }
+
     @Test("each runtime case reports exactly its expected findings", arguments: cases)
     func runtimeCase(_ c: RuntimeCase) throws {
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("gilcheck-rt-\(UUID().uuidString)").path
