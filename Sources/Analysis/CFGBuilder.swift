@@ -217,7 +217,9 @@ final class CFGBuilder {
     /// `name` for `__attribute__((cleanup(name)))`.
     private func cleanupFunction(of decl: Cursor) -> String? {
         for attr in decl.children where attr.kind == CXCursor_UnexposedAttr {
-            let tokens = attr.extentTokens.map(\.spelling)
+            // Bounded: an attribute from a macro (Cython's CYTHON_UNUSED) can have a range that, read as
+            // spelled, runs from the macro's definition to the end of the file.
+            let tokens = attr.spelledTokens(from: attr.rawExtentStart, to: attr.rawExtentEnd)
             if let i = tokens.firstIndex(where: { $0 == "cleanup" || $0 == "__cleanup__" }), i + 2 < tokens.count,
                tokens[i + 1] == "(" {
                 return tokens[i + 2]
@@ -349,7 +351,16 @@ final class CFGBuilder {
 
     /// File offsets of the two `;` inside `for ( … )`, when the statement is written out (not inside a macro).
     private func forSemicolons(_ c: Cursor) -> (Int, Int)? {
-        let tokens = c.extentTokens
+        // The head alone (up to where the body starts) is enough, and keeps nested loops linear; when that
+        // range cannot be read (a body from a macro), the whole statement is.
+        if let body = c.children.last,
+           let head = semicolons(in: tokensWithOffsets(from: c.rawExtentStart, to: body.rawExtentStart, in: c)) {
+            return head
+        }
+        return semicolons(in: c.extentTokens)
+    }
+
+    private func semicolons(in tokens: [(spelling: String, offset: Int)]) -> (Int, Int)? {
         guard tokens.count >= 4, tokens[0].spelling == "for" else { return nil }
         var depth = 0
         var semis: [Int] = []
@@ -912,8 +923,27 @@ final class CFGBuilder {
 
     private func text(of c: Cursor) -> String {
         if let macro = macroName(at: c) { return macro + "(...)" }
-        let flat = joinTokens(c.extentTokens.map(\.spelling))
+        // Only the first 60 characters are shown: stop joining once past them.
+        let flat = joinTokens(c.tokens(from: c.rawExtentStart, to: c.rawExtentEnd), upTo: 61)
         return flat.count > 60 ? String(flat.prefix(57)) + "..." : flat
+    }
+}
+
+/// Tokens of `[from, to)` with their file offsets (expansion locations): spellings and offsets only, without
+/// the file name of each token.
+func tokensWithOffsets(from: CXSourceLocation, to: CXSourceLocation, in c: Cursor) -> [(spelling: String, offset: Int)] {
+    guard let tu = clang_Cursor_getTranslationUnit(c.raw) else { return [] }
+    var tokens: UnsafeMutablePointer<CXToken>?
+    var count: UInt32 = 0
+    clang_tokenize(tu, clang_getRange(from, to), &tokens, &count)
+    guard let tokens else { return [] }
+    defer { clang_disposeTokens(tu, tokens, count) }
+    return (0..<Int(count)).map { i in
+        var offset: UInt32 = 0
+        clang_getExpansionLocation(clang_getTokenLocation(tu, tokens[i]), nil, nil, nil, &offset)
+        let s = clang_getTokenSpelling(tu, tokens[i])
+        defer { clang_disposeString(s) }
+        return (clang_getCString(s).map { String(cString: $0) } ?? "", Int(offset))
     }
 }
 
@@ -949,7 +979,9 @@ final class TypeFacts {
             for child in decl.children where child.kind == CXCursor_UnexposedAttr {
                 let start = child.extentStart, end = child.extentEnd
                 guard start.file == end.file, end.offset >= start.offset, end.offset - start.offset < 48 else { continue }
-                let tokens = child.extentTokens.map(\.spelling)
+                // Spellings only, from a bounded range: an attribute that comes from a macro has an extent whose
+                // tokenization can reach far into the header that defines it.
+                let tokens = child.spelledTokens(from: child.rawExtentStart, to: child.rawExtentEnd)
                 if tokens.contains("_Noreturn") || tokens.contains("noreturn") || tokens.contains("__noreturn__") {
                     result = true
                 }
@@ -960,16 +992,20 @@ final class TypeFacts {
     }
 }
 
+private let noSpaceBefore: Set<String> = [")", "]", ",", ";", "->", ".", "++", "--"]
+private let noSpaceAfter: Set<String> = ["(", "[", "!", "~", "->", ".", "&", "*"]
+
 /// Source text from tokens, spaced the way people write C (`o->ob_refcnt`, `f(a, b)`, `x == 1`).
-func joinTokens(_ tokens: [String]) -> String {
+func joinTokens(_ tokens: [String], upTo limit: Int = .max) -> String {
     var out = ""
+    var characters = 0
     var previous = ""
     for t in tokens {
-        let noSpaceBefore: Set<String> = [")", "]", ",", ";", "->", ".", "++", "--"]
-        let noSpaceAfter: Set<String> = ["(", "[", "!", "~", "->", ".", "&", "*"]
+        if characters > limit { break }
         let glue = out.isEmpty || noSpaceBefore.contains(t) || noSpaceAfter.contains(previous)
             || ((t == "(" || t == "[") && (previous.first.map { $0.isLetter || $0.isNumber || $0 == "_" || $0 == ")" } ?? false))
         out += (glue ? "" : " ") + t
+        characters += t.count + (glue ? 0 : 1)
         previous = t
     }
     return out

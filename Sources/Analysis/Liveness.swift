@@ -1,7 +1,9 @@
 /// Which variables may still be read after each block's entry. Facts about dead variables are dropped so that
 /// paths that differ only in values nobody reads again merge (this is what keeps path-sensitivity affordable).
 struct Liveness {
-    private(set) var liveIn: [Set<StorageKey.Root>]
+    private let index: [StorageKey.Root: Int]
+    private let words: Int
+    private let live: [UInt64]
     /// Variables whose address is taken somewhere: a call or a store through a pointer may change them.
     private(set) var addressTaken: Set<StorageKey.Root> = []
 
@@ -59,21 +61,48 @@ struct Liveness {
             uses[i] = u
             defs[i] = d
         }
-        var live = Array(repeating: Set<StorageKey.Root>(), count: n)
-        var changed = true
-        while changed {
-            changed = false
-            for i in stride(from: n - 1, through: 0, by: -1) {
-                var out = Set<StorageKey.Root>()
-                for s in successors[i] { out.formUnion(live[s]) }
-                let newIn = uses[i].union(out.subtracting(defs[i]))
-                if newIn != live[i] {
-                    live[i] = newIn
-                    changed = true
-                }
+        // Backward worklist over dense bit sets: large generated functions (a Cython module's init) have
+        // thousands of blocks and temporaries, where sets of roots rescanned to a fixpoint are slow.
+        var index: [StorageKey.Root: Int] = [:]
+        for i in 0..<n {
+            for r in uses[i] where index[r] == nil { index[r] = index.count }
+            for r in defs[i] where index[r] == nil { index[r] = index.count }
+        }
+        let words = max(1, (index.count + 63) / 64)
+        func bits(_ roots: Set<StorageKey.Root>) -> [UInt64] {
+            var b = [UInt64](repeating: 0, count: words)
+            for r in roots { let k = index[r]!; b[k >> 6] |= 1 << UInt64(k & 63) }
+            return b
+        }
+        let useBits = uses.map(bits), defBits = defs.map(bits)
+        var predecessors = Array(repeating: [Int](), count: n)
+        for i in 0..<n { for s in successors[i] { predecessors[s].append(i) } }
+        var live = [UInt64](repeating: 0, count: n * words)
+        var queued = [Bool](repeating: true, count: n)
+        var worklist = Array(0..<n)
+        var out = [UInt64](repeating: 0, count: words)
+        while let i = worklist.popLast() {
+            queued[i] = false
+            for w in 0..<words { out[w] = 0 }
+            for s in successors[i] { for w in 0..<words { out[w] |= live[s * words + w] } }
+            var changed = false
+            for w in 0..<words {
+                let newIn = useBits[i][w] | (out[w] & ~defBits[i][w])
+                if newIn != live[i * words + w] { live[i * words + w] = newIn; changed = true }
+            }
+            if changed {
+                for p in predecessors[i] where !queued[p] { queued[p] = true; worklist.append(p) }
             }
         }
-        liveIn = live
+        self.index = index
+        self.words = words
+        self.live = live
         addressTaken = taken
+    }
+
+    /// Whether `root` may be read on some path from the entry of `block`.
+    func isLive(_ root: StorageKey.Root, atEntryOf block: Int) -> Bool {
+        guard let k = index[root] else { return false }
+        return live[block * words + k >> 6] & (1 << UInt64(k & 63)) != 0
     }
 }

@@ -29,15 +29,20 @@ struct Held: Hashable {
     var previous: GILStatus
     /// Where on the path it was taken; not part of the state's identity.
     var depth: Int = 0
+    /// A save into the caller's place that this path first restored from (`PyEval_RestoreThread(st->ts); …;
+    /// st->ts = PyEval_SaveThread();`): the caller's released GIL is given back as it was handed in.
+    var givesBack = false
 
     static func == (a: Held, b: Held) -> Bool {
         a.keys == b.keys && a.site == b.site && a.escaped == b.escaped && a.previous == b.previous
+            && a.givesBack == b.givesBack
     }
     func hash(into h: inout Hasher) {
         h.combine(keys)
         h.combine(site)
         h.combine(escaped)
         h.combine(previous)
+        h.combine(givesBack)
     }
 
     var name: String {
@@ -61,6 +66,9 @@ struct PathState: Hashable {
     /// Local states this path has already released or restored.
     var released: Set<StorageKey> = []
     var restored: Set<StorageKey> = []
+    /// The caller's saved thread states (in a parameter's field, a global) this path has restored: the GIL
+    /// was lent by the caller, and saving into the same place again gives it back.
+    var borrowed: Set<StorageKey> = []
     /// Locals that hold a value from outside this function's own acquisitions (a parameter, a field, a call):
     /// releasing or restoring them is not a fault this function can be blamed for.
     var foreign: Set<StorageKey> = []
@@ -221,7 +229,7 @@ public struct PathExplorer {
     }
 
     private func prune(_ state: inout PathState, liveAt block: Int) {
-        let live = liveness.liveIn[block]
+        let live = LiveRoots(liveness: liveness, block: block)
         if !state.facts.isEmpty {
             state.facts = state.facts.filter { live.contains($0.key.root) }
         }
@@ -234,6 +242,13 @@ public struct PathExplorer {
         if !state.known.isEmpty {
             state.known = state.known.filter { c in c.key.keysRead.allSatisfy { live.contains($0.root) } }
         }
+    }
+
+    /// The roots live at a block's entry, asked one at a time.
+    private struct LiveRoots {
+        let liveness: Liveness
+        let block: Int
+        func contains(_ root: StorageKey.Root) -> Bool { liveness.isLive(root, atEntryOf: block) }
     }
 
     // MARK: - Blocks
@@ -362,6 +377,9 @@ public struct PathExplorer {
             }
             for i in w.state.saves.indices where w.state.saves[i].keys.contains(source) {
                 w.state.saves[i].keys.insert(target)
+                var held = w.state.saves[i]
+                giveBack(target, &held, &w.state)
+                w.state.saves[i] = held
             }
         }
     }
@@ -745,12 +763,40 @@ public struct PathExplorer {
         if let key, slot != .result { overwrite(key, at: site.location, &w, keepingIfCarried: []) }
         if w.state.saves.count >= limits.maxHeldDepth { w.dead = true; return }
         w.note(site.location, "GIL released here by \(site.shown)")
-        w.state.saves.append(Held(keys: key.map { [$0] } ?? [], site: site.location, api: site.shown,
-                                  escaped: key == nil, previous: w.state.gil, depth: w.depth))
+        var held = Held(keys: key.map { [$0] } ?? [], site: site.location, api: site.shown,
+                        escaped: key == nil, previous: w.state.gil, depth: w.depth)
+        if let key { giveBack(key, &held, &w.state) }
+        // `PyEval_ReleaseThread(tstate)` with the caller's own thread state (a parameter): the caller holds it,
+        // unless this function also restores it itself somewhere (then a path that does not is a leak).
+        if let key, case .argument = slot, key.path.isEmpty, cfg.parameters.contains(key.rootOnly),
+           !releasedSomewhere.contains(key) {
+            held.escaped = true
+        }
+        w.state.saves.append(held)
         gilReleased(&w)
         if let key { w.state.restored.remove(key) }
         // PyEval_SaveThread() never returns NULL: `if (ts != NULL) PyEval_RestoreThread(ts)` follows the save.
         if let key, slot == .result { w.state.facts[key] = .notEquals([0]) }
+    }
+
+    /// A save stored into a place whose caller's state this path restored earlier gives that state back: for
+    /// the caller nothing changed on this path.
+    private func giveBack(_ key: StorageKey, _ held: inout Held, _ state: inout PathState) {
+        guard state.borrowed.remove(key) != nil else { return }
+        held.givesBack = true
+        if state.callerStateEffect == .restore, state.callerStateSlot == callerSlot(key, returned: []) {
+            state.callerStateEffect = nil
+            state.callerStateSlot = nil
+        }
+    }
+
+    /// Restoring a state the caller keeps (a parameter's field, what a parameter points to, a global).
+    private func borrow(_ key: StorageKey, _ state: inout PathState) {
+        if !key.isLocal { state.borrowed.insert(key) }
+        if let slot = callerSlot(key, returned: []), state.callerStateEffect == nil {
+            state.callerStateEffect = .restore
+            state.callerStateSlot = slot
+        }
     }
 
     private mutating func restore(_ site: CallSite, slot: StateSlot, _ w: inout Walker) {
@@ -762,8 +808,10 @@ public struct PathExplorer {
             w.state.releasedByCaller = false
         }
         if let key, let index = live.lastIndex(where: { $0.keys.contains(key) }) {
-            w.state.saves.remove(at: index)
+            let taken = w.state.saves.remove(at: index)
             w.state.restored.insert(key)
+            // The caller's state, given back earlier on this path, is borrowed again.
+            if taken.givesBack { borrow(key, &w.state) }
             w.note(site.location, "GIL re-acquired here by \(site.shown)")
             return
         }
@@ -784,10 +832,7 @@ public struct PathExplorer {
         } else {
             w.state.restored.insert(key)
             w.note(site.location, "GIL re-acquired here by \(site.shown)")
-            if let slot = callerSlot(key, returned: []), w.state.callerStateEffect == nil {
-                w.state.callerStateEffect = .restore
-                w.state.callerStateSlot = slot
-            }
+            borrow(key, &w.state)
         }
     }
 
@@ -838,7 +883,7 @@ public struct PathExplorer {
                 if let slot = callerSlot(k, returned: returned) { return (.ensure, slot) }
             }
         }
-        for h in s.saves.reversed() {
+        for h in s.saves.reversed() where !h.givesBack {
             for k in h.keys.sorted(by: { $0.text < $1.text }) {
                 if let slot = callerSlot(k, returned: returned) { return (.save, slot) }
             }
@@ -848,7 +893,8 @@ public struct PathExplorer {
         if entry.gil == .unknown {
             if s.heldSinceInitialize && s.gil == .held { return (.initialize, nil) }
             if s.gil == .held && s.ensures.isEmpty && s.saves.isEmpty && acquiredOwnGIL(s) { return (.acquire, nil) }
-            if s.gil == .released && s.saves.allSatisfy({ $0.escaped }) && !s.saves.isEmpty { return (.releaseGIL, nil) }
+            let own = s.saves.filter { !$0.givesBack }
+            if s.gil == .released && own.allSatisfy({ $0.escaped }) && !own.isEmpty { return (.releaseGIL, nil) }
         }
         return nil
     }
@@ -856,7 +902,7 @@ public struct PathExplorer {
     private func acquiredOwnGIL(_ s: PathState) -> Bool { !s.releasedByCaller && s.gil == .held && s.heldSinceInitialize }
 
     private func isLeaked(_ h: Held, returned: Set<StorageKey>) -> Bool {
-        if h.escaped { return false }
+        if h.escaped || h.givesBack { return false }
         if h.keys.contains(where: { k in returned.contains(where: { $0.isPrefix(of: k) || k.isPrefix(of: $0) }) }) {
             return false
         }
