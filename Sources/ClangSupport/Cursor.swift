@@ -38,7 +38,7 @@ public struct SourceLocation: Hashable, Sendable, Comparable, CustomStringConver
 /// `path` with `.` and `dir/..` steps removed, lexically (as clang itself builds include paths): one header
 /// reached as `src/../include/x.h` and as `include/x.h` is one file. A relative path stays relative.
 public func normalizedPath(_ path: String) -> String {
-    guard path.contains("/.") || path.hasPrefix("./") || path.contains("//") else { return path }
+    guard needsNormalizing(path) else { return path }
     let absolute = path.hasPrefix("/")
     var parts: [Substring] = []
     for part in path.split(separator: "/", omittingEmptySubsequences: true) {
@@ -52,6 +52,26 @@ public func normalizedPath(_ path: String) -> String {
     }
     let joined = parts.joined(separator: "/")
     return absolute ? "/" + joined : (joined.isEmpty ? "." : joined)
+}
+
+/// True when `path` has an empty, `.` or `..` component (a hidden directory such as `.cache` does not count).
+private func needsNormalizing(_ path: String) -> Bool {
+    var previous: UInt8 = 0
+    var dots = 0
+    var sawOther = false
+    for byte in path.utf8 {
+        if byte == UInt8(ascii: "/") {
+            if previous == UInt8(ascii: "/") || (!sawOther && dots > 0 && dots <= 2) { return true }
+            dots = 0
+            sawOther = false
+        } else if byte == UInt8(ascii: ".") {
+            dots += 1
+        } else {
+            sawOther = true
+        }
+        previous = byte
+    }
+    return !sawOther && dots > 0 && dots <= 2
 }
 
 /// A thin value wrapper over CXCursor. Valid while its translation unit lives.
