@@ -236,6 +236,7 @@ public struct PathExplorer {
         if !state.released.isEmpty { state.released = state.released.filter { live.contains($0.root) } }
         if !state.restored.isEmpty { state.restored = state.restored.filter { live.contains($0.root) } }
         if !state.foreign.isEmpty { state.foreign = state.foreign.filter { live.contains($0.root) } }
+        if !state.borrowed.isEmpty { state.borrowed = state.borrowed.filter { !$0.isLocal || live.contains($0.root) } }
         if !state.definitions.isEmpty {
             state.definitions = state.definitions.filter { live.contains($0.key.root) }
         }
@@ -377,6 +378,7 @@ public struct PathExplorer {
             }
             for i in w.state.saves.indices where w.state.saves[i].keys.contains(source) {
                 w.state.saves[i].keys.insert(target)
+                guard !target.isLocal else { continue }
                 var held = w.state.saves[i]
                 giveBack(target, &held, &w.state)
                 w.state.saves[i] = held
@@ -537,7 +539,7 @@ public struct PathExplorer {
         case .save?:
             save(site, slot: rule.slot ?? .result, &w)
         case .restore?:
-            restore(site, slot: rule.slot ?? .argument(0), &w)
+            restore(site, slot: rule.slot ?? .argument(0), fromSummary: rule.summary != nil, &w)
         case .acquire?:
             gilAcquired(site, &w)
         case .releaseGIL?:
@@ -765,7 +767,9 @@ public struct PathExplorer {
         w.note(site.location, "GIL released here by \(site.shown)")
         var held = Held(keys: key.map { [$0] } ?? [], site: site.location, api: site.shown,
                         escaped: key == nil, previous: w.state.gil, depth: w.depth)
-        if let key { giveBack(key, &held, &w.state) }
+        // Back into the caller's place (`st->ts = PyEval_SaveThread()`), or the borrowed state itself released
+        // again (`PyEval_ReleaseThread(ts)`); a new save into a local is no give-back.
+        if let key, !key.isLocal || slot != .result { giveBack(key, &held, &w.state) }
         // `PyEval_ReleaseThread(tstate)` with the caller's own thread state (a parameter): the caller holds it,
         // unless this function also restores it itself somewhere (then a path that does not is a leak).
         if let key, case .argument = slot, key.path.isEmpty, cfg.parameters.contains(key.rootOnly),
@@ -792,16 +796,21 @@ public struct PathExplorer {
 
     /// Restoring a state the caller keeps (a parameter's field, what a parameter points to, a global).
     private func borrow(_ key: StorageKey, _ state: inout PathState) {
-        if !key.isLocal { state.borrowed.insert(key) }
+        if !key.isLocal || state.foreign.contains(key) { state.borrowed.insert(key) }
         if let slot = callerSlot(key, returned: []), state.callerStateEffect == nil {
             state.callerStateEffect = .restore
             state.callerStateSlot = slot
         }
     }
 
-    private mutating func restore(_ site: CallSite, slot: StateSlot, _ w: inout Walker) {
+    private mutating func restore(_ site: CallSite, slot: StateSlot, fromSummary: Bool = false, _ w: inout Walker) {
         let key = stateKey(site, slot)
         let live = w.state.saves
+        // A helper of the run that restores "through" the address of a local this function never saved into
+        // (`if (!acquire_thread(self, &ts)) …`) fetched that thread state itself: it comes from elsewhere.
+        if fromSummary, case .pointee = slot, let key, key.isLocal, !live.contains(where: { $0.keys.contains(key) }) {
+            w.state.foreign.insert(key)
+        }
         if w.state.gil != .held { w.heldSince = w.depth + 1 }
         defer {
             w.state.gil = .held

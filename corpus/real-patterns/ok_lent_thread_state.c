@@ -124,3 +124,39 @@ void give_back_thread(PyThreadState *state)
 {
     PyEval_ReleaseThread(state);
 }
+
+/* Callbacks of a C library that run on the library's threads: a helper fetches the thread state the
+   extension stored for this handle and takes the GIL with it; another gives it back afterwards. */
+typedef struct { PyThreadState *owner_state; PyObject *on_data; } transfer;
+
+static int take_thread(const transfer *t, PyThreadState **ts)
+{
+    *ts = t->owner_state;
+    if (*ts == NULL)
+        return 0;
+    PyEval_AcquireThread(*ts);
+    return 1;
+}
+
+static void drop_thread(PyThreadState *ts)
+{
+    PyEval_ReleaseThread(ts);
+}
+
+size_t on_data(char *data, size_t size, void *userdata)
+{
+    transfer *t = userdata;
+    PyThreadState *ts;
+    size_t used = 0;
+    if (!take_thread(t, &ts))
+        return 0;
+    PyObject *r = PyObject_CallFunction(t->on_data, "y#", data, (Py_ssize_t)size);
+    if (r != NULL) {
+        used = size;
+        Py_DECREF(r);
+    } else {
+        PyErr_Print();
+    }
+    drop_thread(ts);
+    return used;
+}
