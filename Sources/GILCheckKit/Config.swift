@@ -84,7 +84,7 @@ public struct GILCheckConfig: Sendable, Equatable {
             return id
         }
         func strings(_ node: Node, _ what: String) throws -> [String] {
-            if node.string != nil, case .scalar = node { return [node.string!] }
+            if case .scalar(let scalar) = node, !scalar.string.isEmpty { return [scalar.string] }
             guard case .sequence(let seq) = node else { throw fail(node, "`\(what)` must be a list") }
             return try seq.map { item in
                 guard case .scalar = item, let s = item.string, !s.isEmpty else {

@@ -307,7 +307,7 @@ struct Explain: ParsableCommand {
             out += "\nWrong:\n\n\(indent(r.wrong))\n\nRight:\n\n\(indent(r.right))\n"
         }
         out += "\nTo silence one finding, put `// gilcheck: ignore[\(r.id)] reason` on its line or the line before;\n"
-        out += "to turn the rule off, pass `--disable \(r.id)`.\n"
+        out += "to turn the rule off, pass `--disable \(r.id)` or list it under `rules: {disable: [...]}` in .gilcheck.yml.\n"
         print(out, terminator: "")
     }
 
