@@ -91,6 +91,56 @@ static int new_edge(uint64_t from, uint64_t to) {
     return fresh;
 }
 
+/* The calling thread's Python stack as text, innermost frame first; the thread must hold the GIL. Returns the
+   number of bytes written. Only stable API calls, through pointers the tracer looked up itself. */
+static void *(*py_GetFrame)(void);
+static void *(*py_FrameGetBack)(void *);
+static void *(*py_FrameGetCode)(void *);
+static int (*py_FrameGetLineNumber)(void *);
+static void *(*py_GetAttrString)(void *, const char *);
+static const char *(*py_AsUTF8)(void *);
+static void (*py_IncRef)(void *), (*py_DecRef)(void *);
+static void (*py_ErrFetch)(void **, void **, void **), (*py_ErrRestore)(void *, void *, void *);
+
+static size_t python_stack(char *out, size_t cap) {
+    RESOLVE(py_GetFrame, "PyEval_GetFrame");
+    RESOLVE(py_FrameGetBack, "PyFrame_GetBack");
+    RESOLVE(py_FrameGetCode, "PyFrame_GetCode");
+    RESOLVE(py_FrameGetLineNumber, "PyFrame_GetLineNumber");
+    RESOLVE(py_GetAttrString, "PyObject_GetAttrString");
+    RESOLVE(py_AsUTF8, "PyUnicode_AsUTF8");
+    RESOLVE(py_IncRef, "Py_IncRef");
+    RESOLVE(py_DecRef, "Py_DecRef");
+    RESOLVE(py_ErrFetch, "PyErr_Fetch");
+    RESOLVE(py_ErrRestore, "PyErr_Restore");
+    if (!py_GetFrame || !py_FrameGetBack || !py_FrameGetCode || !py_FrameGetLineNumber || !py_GetAttrString ||
+        !py_AsUTF8 || !py_IncRef || !py_DecRef || !py_ErrFetch || !py_ErrRestore)
+        return 0;
+    void *frame = py_GetFrame();
+    if (!frame) return 0;
+    void *et, *ev, *etb;
+    py_ErrFetch(&et, &ev, &etb); /* keep a pending exception out of our attribute lookups */
+    py_IncRef(frame);
+    size_t used = 0;
+    for (int depth = 0; frame && depth < 12 && used + 1 < cap; depth++) {
+        void *code = py_FrameGetCode(frame);
+        void *name = code ? py_GetAttrString(code, "co_name") : NULL;
+        void *file = code ? py_GetAttrString(code, "co_filename") : NULL;
+        const char *n = name ? py_AsUTF8(name) : NULL, *f = file ? py_AsUTF8(file) : NULL;
+        int w = snprintf(out + used, cap - used, "%s (%s:%d)\n", n ? n : "?", f ? f : "?", py_FrameGetLineNumber(frame));
+        if (w > 0) used += (size_t)w < cap - used ? (size_t)w : cap - used - 1;
+        if (name) py_DecRef(name);
+        if (file) py_DecRef(file);
+        if (code) py_DecRef(code);
+        void *back = py_FrameGetBack(frame);
+        py_DecRef(frame);
+        frame = back;
+    }
+    if (frame) py_DecRef(frame);
+    py_ErrRestore(et, ev, etb);
+    return used;
+}
+
 static void edge(uint64_t from, uint64_t from_site, uint64_t to, uint64_t to_site) {
     if (from == to || !new_edge(from, to)) return;
     uint64_t payload[GILT_STACK_DEPTH + 1];
@@ -98,6 +148,20 @@ static void edge(uint64_t from, uint64_t from_site, uint64_t to, uint64_t to_sit
     payload[0] = from_site;
     gilt_capture_stack(payload + 1, &n, 3);
     gilt_emit(GILT_LOCK_EDGE, 0, 0, from, to, to_site, payload, (uint16_t)(n + 1));
+    if (from == GILT_LOCK_GIL) {
+        /* Holding the GIL: the Python code that led here is cheap to read, and tells which script took the lock. */
+        char text[2048];
+        int saved = gilt_busy;
+        gilt_busy = 1;
+        size_t len = python_stack(text, sizeof text);
+        gilt_busy = saved;
+        if (len) {
+            text[len] = 0;
+            uint64_t words[256];
+            uint16_t w = gilt_pack_string(text, words, 256);
+            gilt_emit(GILT_PYTHON_STACK, 0, 0, from, to, to_site, words, w);
+        }
+    }
     gilt_flush(gilt_self);
 }
 

@@ -312,8 +312,15 @@ public struct TraceAnalyzer {
         struct Edge: Hashable { var from: UInt64; var to: UInt64 }
         var edges: [Edge: Event] = [:]
         var next: [UInt64: Set<UInt64>] = [:]
-        for e in p.events where e.record.recordKind == .lockEdge {
+        var pythonStacks: [Edge: String] = [:]
+        for e in p.events where e.record.recordKind == .lockEdge || e.record.recordKind == .pythonStack {
             let edge = Edge(from: e.record.a, to: e.record.b)
+            if e.record.recordKind == .pythonStack {
+                // "f (file:line)" per frame, innermost first, as the library read it while holding the GIL.
+                let frames = e.record.payloadString.split(separator: "\n").map(String.init)
+                if !frames.isEmpty, pythonStacks[edge] == nil { pythonStacks[edge] = frames.joined(separator: " <- ") }
+                continue
+            }
             guard edge.from != edge.to, edges[edge] == nil else { continue }
             edges[edge] = e
             next[edge.from, default: []].insert(edge.to)
@@ -348,6 +355,7 @@ public struct TraceAnalyzer {
                 let heldAt = e.record.payload.first.map { $0 != 0 ? " (taken at \(resolver.describe(pid: p.pid, address: $0, base: base)))" : "" } ?? ""
                 return "\(t.shortName) took \(name(edge.to))" + (e.record.pc != 0 ? " at \(resolver.describe(pid: p.pid, address: e.record.pc, base: base))" : "")
                     + " while holding \(name(edge.from))" + heldAt
+                    + (pythonStacks[edge].map { "; Python stack: " + $0 } ?? "")
             }
             let message: String
             if cycle.count == 2 {

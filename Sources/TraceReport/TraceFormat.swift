@@ -33,6 +33,7 @@ public enum RecordKind: UInt16, Sendable, CaseIterable {
     case apiName = 11
     case dropped = 12
     case mutexWait = 13
+    case pythonStack = 14
 }
 
 public struct ModuleFlags: OptionSet, Sendable, Hashable {

@@ -144,7 +144,7 @@ struct TraceReportTests {
             (.processStart, GILT_PROCESS_START), (.module, GILT_MODULE), (.threadStart, GILT_THREAD_START),
             (.threadExit, GILT_THREAD_EXIT), (.gilAcquire, GILT_GIL_ACQUIRE), (.gilRelease, GILT_GIL_RELEASE),
             (.finding, GILT_FINDING), (.lockEdge, GILT_LOCK_EDGE), (.hang, GILT_HANG), (.threadStack, GILT_THREAD_STACK),
-            (.apiName, GILT_API_NAME), (.dropped, GILT_DROPPED), (.mutexWait, GILT_MUTEX_WAIT),
+            (.apiName, GILT_API_NAME), (.dropped, GILT_DROPPED), (.mutexWait, GILT_MUTEX_WAIT), (.pythonStack, GILT_PYTHON_STACK),
         ]
         #expect(kinds.count == RecordKind.allCases.count)
         for (swift, c) in kinds { #expect(UInt32(swift.rawValue) == c.rawValue) }

@@ -81,6 +81,9 @@ enum gilt_kind {
     GILT_DROPPED = 12,
     /* A lock wait of the user's code on a pthread mutex longer than 1 ms. a = mutex, b = ticks waited. */
     GILT_MUTEX_WAIT = 13,
+    /* The Python stack of the thread when it recorded the GILT_LOCK_EDGE a -> b just before (only when it held
+       the GIL then). Payload: one line per frame, innermost first, "function (file:line)\n", NUL-padded. */
+    GILT_PYTHON_STACK = 14,
 };
 
 enum gilt_module_flags {
