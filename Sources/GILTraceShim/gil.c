@@ -174,6 +174,13 @@ HIDDEN void gilt_note_acquire(gilt_thread *t, uint64_t lock, uint64_t site) {
 /* ---- GIL hooks. */
 static inline uint64_t clock_if_timeline(void) { return gilt_config.timeline ? gilt_now() : 0; }
 
+/* How long the thread waited for the GIL: from its first wait on the GIL's condition variable inside CPython (see
+   interpreter_wait) to `now`. An uncontended acquisition never waits there, so it costs no clock read. */
+static inline uint64_t waited_since(gilt_thread *t, uint64_t now) {
+    uint64_t start = t->wait_started;
+    return start && now > start ? now - start : 0;
+}
+
 /* `at`: when the GIL was obtained (the end of the wait), `waited`: ticks spent waiting for it. */
 static void gil_taken_at(gilt_thread *t, uint32_t api, uint64_t at, uint64_t waited, uint64_t site) {
     t->gil = 1;
@@ -209,10 +216,9 @@ static void *hook_Ensure(void) {
     gilt_thread *t = gilt_thread_state();
     if (!t || !real_Ensure) return real_Ensure ? real_Ensure() : 0;
     int was_held = gilt_gil_held(t);
-    uint64_t t0 = 0;
     if (!was_held) {
         if (t->held_count) gilt_note_acquire(t, GILT_LOCK_GIL, site);
-        t0 = clock_if_timeline();
+        t->wait_started = 0;
         begin_wait(t, GILT_LOCK_GIL);
     }
     void *r = real_Ensure();
@@ -225,7 +231,7 @@ static void *hook_Ensure(void) {
     if (!was_held) {
         end_wait(t);
         uint64_t t1 = clock_if_timeline();
-        gil_taken_at(t, GILT_API_GILSTATE_ENSURE, t1, t1 - t0, site);
+        gil_taken_at(t, GILT_API_GILSTATE_ENSURE, t1, waited_since(t, t1), site);
     } else {
         t->gil = 1;
     }
@@ -263,12 +269,12 @@ static void take_thread(uint32_t api, void (*real)(void *), void *tstate, uint64
     gilt_thread *t = gilt_thread_state();
     if (!t) { if (real) real(tstate); return; }
     if (t->held_count) gilt_note_acquire(t, GILT_LOCK_GIL, site);
-    uint64_t t0 = clock_if_timeline();
+    t->wait_started = 0;
     begin_wait(t, GILT_LOCK_GIL);
     if (real) real(tstate);
     end_wait(t);
     uint64_t t1 = clock_if_timeline();
-    gil_taken_at(t, api, t1, t1 - t0, site);
+    gil_taken_at(t, api, t1, waited_since(t, t1), site);
 }
 
 static void hook_Restore(void *tstate) {
@@ -353,7 +359,17 @@ static const struct { const char *name; void *hook; } gil_hooks[] = {
     {"Py_FinalizeEx", (void *)hook_FinalizeEx},
 };
 
+static int hook_mutex_lock(pthread_mutex_t *m);
+static int hook_mutex_trylock(pthread_mutex_t *m);
+static int hook_mutex_unlock(pthread_mutex_t *m);
+
 HIDDEN void *gilt_hook_for(const char *name) {
+    if (name[0] == 'p') {
+        if (strcmp(name, "pthread_mutex_lock") == 0) return (void *)hook_mutex_lock;
+        if (strcmp(name, "pthread_mutex_trylock") == 0) return (void *)hook_mutex_trylock;
+        if (strcmp(name, "pthread_mutex_unlock") == 0) return (void *)hook_mutex_unlock;
+        return NULL;
+    }
     if (name[0] != 'P') return NULL;
     for (size_t i = 0; i < sizeof gil_hooks / sizeof *gil_hooks; i++)
         if (strcmp(gil_hooks[i].name, name) == 0) {
@@ -433,10 +449,11 @@ static void held_remove(gilt_thread *t, uint64_t m) {
         }
 }
 
-__attribute__((visibility("default"))) int pthread_mutex_lock(pthread_mutex_t *m) {
+/* The user's mutex calls reach these through their patched GOT slots; everyone else's go straight to libc. */
+static int hook_mutex_lock(pthread_mutex_t *m) {
     uint64_t site = RETURN_PC();
-    gilt_thread *t = gilt_self;
-    if (!t || gilt_busy || !gilt_is_user_pc(site)) return __pthread_mutex_lock(m);
+    gilt_thread *t = gilt_thread_state();
+    if (!t || gilt_busy) return __pthread_mutex_lock(m);
     gilt_busy = 1;
     gilt_note_acquire(t, (uint64_t)m, site);
     gilt_busy = 0;
@@ -453,19 +470,27 @@ __attribute__((visibility("default"))) int pthread_mutex_lock(pthread_mutex_t *m
     return rc;
 }
 
-__attribute__((visibility("default"))) int pthread_mutex_trylock(pthread_mutex_t *m) {
+static int hook_mutex_trylock(pthread_mutex_t *m) {
     uint64_t site = RETURN_PC();
     int rc = __pthread_mutex_trylock(m);
     gilt_thread *t = gilt_self;
-    if (rc == 0 && t && !gilt_busy && gilt_is_user_pc(site)) held_push(t, (uint64_t)m, site);
+    if (rc == 0 && t && !gilt_busy) held_push(t, (uint64_t)m, site);
     return rc;
 }
 
+static int hook_mutex_unlock(pthread_mutex_t *m) {
+    gilt_thread *t = gilt_self;
+    if (t && t->held_count) held_remove(t, (uint64_t)m);
+    return __pthread_mutex_unlock(m);
+}
+
+/* Exported for the interpreter: the unlock of the GIL's own mutex (inside _PyRuntime) after a wait on its condition
+   variable means the thread got the GIL. Kept to one thread-local load for every other caller. */
 __attribute__((visibility("default"))) int pthread_mutex_unlock(pthread_mutex_t *m) {
     gilt_thread *t = gilt_self;
-    if (t) {
-        if (t->held_count) held_remove(t, (uint64_t)m);
-        if (t->waiting_in_interpreter && gilt_in_runtime_object(m)) { t->waiting_in_interpreter = 0; end_wait(t); }
+    if (__builtin_expect(t != NULL && t->waiting_in_interpreter, 0) && gilt_in_runtime_object(m)) {
+        t->waiting_in_interpreter = 0;
+        end_wait(t);
     }
     return __pthread_mutex_unlock(m);
 }
@@ -477,6 +502,7 @@ static void interpreter_wait(pthread_cond_t *c) {
     gilt_thread *t = gilt_self;
     if (t && !t->waiting_in_interpreter && gilt_in_runtime_object(c)) {
         t->waiting_in_interpreter = 1;
+        if (gilt_config.timeline && !t->wait_started) t->wait_started = gilt_now();
         begin_wait(t, GILT_LOCK_GIL);
     }
 }

@@ -22,30 +22,31 @@
 #define GILT_MAX_HELD 16
 #define GILT_STACK_DEPTH 32
 
+/* The hooks touch the first two cache lines on every call; the arrays and the watchdog's stack buffer follow. */
 typedef struct gilt_thread {
-    uint32_t tid, pid;
-    int fd;
-    char *buffer;            /* GILT_BUFFER bytes right after this struct */
-    uint64_t used, flushed;  /* bytes of records in the buffer, and how many of them are written out */
     /* GIL bookkeeping of the user's calls. gil: 1 held, 0 not held, -1 unknown (ask CPython). */
     int gil;
     int ensure_depth;
-    uint64_t ensure_site[GILT_MAX_ENSURE];
-    uint64_t ensure_was_held; /* bit i: the GIL was already held at Ensure number i */
     int save_depth;
+    int held_count; /* mutexes the user's code holds (held_lock/held_site) */
+    int waiting_in_interpreter;
+    int fd;
+    uint64_t ensure_was_held; /* bit i: the GIL was already held at Ensure number i */
     uint64_t acquired_at, acquired_site;
-    /* Mutexes the user's code holds, with the call sites that took them. */
-    int held_count;
-    uint64_t held_lock[GILT_MAX_HELD], held_site[GILT_MAX_HELD];
+    uint64_t wait_started; /* TSC at the first wait on the GIL's condition variable of the current acquisition */
     /* Read by the watchdog: what the thread waits for, and a count of its waits (the watchdog measures how
        long the same wait lasts, so the hooks never read a clock for it). */
     _Atomic uint64_t waiting_on, wait_seq;
-    int waiting_in_interpreter;
+    char *buffer;            /* GILT_BUFFER bytes right after this struct */
+    uint64_t used, flushed;  /* bytes of records in the buffer, and how many of them are written out */
+    uint32_t tid, pid;
+    _Atomic int exited;
+    int internal; /* the watchdog's own thread */
+    uint64_t ensure_site[GILT_MAX_ENSURE];
+    uint64_t held_lock[GILT_MAX_HELD], held_site[GILT_MAX_HELD];
     /* Filled by the stack-sampling signal handler for the watchdog. */
     uint64_t stack[GILT_STACK_DEPTH];
     _Atomic int stack_words, stack_ready;
-    _Atomic int exited;
-    int internal; /* the watchdog's own thread */
 } gilt_thread;
 
 struct gilt_config {
