@@ -9,7 +9,7 @@ public struct CompilationDatabase: Sendable {
         /// The working directory of the compile command.
         public var directory: String
         /// The flags libclang gets: the compiler, `-c`, `-o`, the source file and dependency-file flags
-        /// removed; relative include paths made absolute against `directory`.
+        /// removed; relative include paths (and forced includes, sysroots) made absolute against `directory`.
         public var arguments: [String]
     }
 
@@ -80,7 +80,8 @@ public struct CompilationDatabase: Sendable {
     static let pathFlags = ["-I", "-isystem", "-iquote", "-idirafter", "-include", "-imacros", "-isysroot", "--sysroot",
                             "-F", "-iprefix", "-iwithprefix", "-include-pch", "-cxx-isystem"]
     /// Dependency-file and output flags that take a value.
-    static let droppedWithValue: Set<String> = ["-o", "-MF", "-MT", "-MQ", "-MJ", "--serialize-diagnostics"]
+    static let droppedWithValue: Set<String> = ["-o", "-MF", "-MT", "-MQ", "-MJ", "--serialize-diagnostics",
+                                                "-working-directory"]
     static let dropped: Set<String> = ["-c", "-S", "-E", "-M", "-MM", "-MD", "-MMD", "-MP", "-MG", "-Werror",
                                        "-pedantic-errors", "-fno-canonical-system-headers", "-pipe", "-save-temps"]
     /// Launchers that come before the compiler itself.
@@ -113,8 +114,8 @@ public struct CompilationDatabase: Sendable {
             }
             out.append(w)
         }
-        // Anything else relative (response files, -fprofile paths) resolves against the entry's directory.
-        return ["-working-directory", directory] + out
+        // No `-working-directory`: libclang applies it with chdir(), to the whole process and every worker.
+        return out
     }
 }
 

@@ -314,7 +314,12 @@ struct UnitParser: Sendable {
     let pythonIncludes: [String]
 
     func parse(_ job: SourceJob, index: ClangIndex) -> UnitResult {
-        let arguments = pythonIncludes.flatMap { ["-isystem", $0] } + job.arguments
+        // `-working-directory` would make libclang chdir() the whole process, under every other worker's feet.
+        var own = job.arguments
+        while let i = own.firstIndex(where: { $0 == "-working-directory" || $0.hasPrefix("-working-directory=") }) {
+            own.removeSubrange(i..<min(own.count, own[i].contains("=") ? i + 1 : i + 2))
+        }
+        let arguments = pythonIncludes.flatMap { ["-isystem", $0] } + own
         let tu: TranslationUnit
         do {
             tu = try index.parse(path: job.path, arguments: arguments)
@@ -327,10 +332,7 @@ struct UnitParser: Sendable {
             Diagnostic(ruleId: "gilcheck-parse-error", severity: .error, file: e.file, line: e.line, column: e.column,
                        function: nil, message: e.message)
         }
-        let workingDirectory = job.arguments.firstIndex(of: "-working-directory").flatMap {
-            $0 + 1 < job.arguments.count ? job.arguments[$0 + 1] : nil
-        }
-        let foreign = pythonIncludes + pythonDirectories(in: job.arguments, workingDirectory: workingDirectory)
+        let foreign = pythonIncludes + pythonDirectories(in: own)
         let mainFile = job.absolutePath
         let cfgs = TranslationUnitAnalyzer(model: model).collect(tu) { path in
             // The input itself and the project's own headers; never Python's or the system's.
@@ -341,7 +343,7 @@ struct UnitParser: Sendable {
     }
 
     /// Include directories of the flags that hold Python.h (a build's own `-I/opt/python/include/python3.12`).
-    private func pythonDirectories(in arguments: [String], workingDirectory: String?) -> [String] {
+    private func pythonDirectories(in arguments: [String]) -> [String] {
         var dirs: [String] = []
         for (i, a) in arguments.enumerated() {
             var value: String?
@@ -349,7 +351,7 @@ struct UnitParser: Sendable {
             else if a.hasPrefix("-isystem"), a.count > 8 { value = String(a.dropFirst(8)) }
             else if a.hasPrefix("-I"), a.count > 2 { value = String(a.dropFirst(2)) }
             guard let v = value else { continue }
-            let dir = absolutize(v, against: workingDirectory)
+            let dir = absolutize(v)
             if FileManager.default.fileExists(atPath: dir + "/Python.h") { dirs.append(dir) }
         }
         return dirs

@@ -232,10 +232,8 @@ struct TranslationUnitProfile: Sendable {
         var searchDirs: [String] = []
         var forced: [String] = []
         var macroText: [String] = []
-        var workingDirectory: String?
         var i = 0
-        let pairs = ["-I": 0, "-iquote": 1, "-isystem": 0, "-idirafter": 0, "-include": 2, "-imacros": 2,
-                     "-working-directory": 3, "-D": 4]
+        let pairs = ["-I": 0, "-iquote": 1, "-isystem": 0, "-idirafter": 0, "-include": 2, "-imacros": 2, "-D": 4]
         while i < arguments.count {
             let a = arguments[i]
             var flag: String?
@@ -254,12 +252,11 @@ struct TranslationUnitProfile: Sendable {
             case 0: searchDirs.append(value)
             case 1: quoteDirs.append(value)
             case 2: forced.append(value)
-            case 3: workingDirectory = value
             default:
                 if let eq = value.firstIndex(of: "=") { macroText.append(String(value[value.index(after: eq)...])) }
             }
         }
-        let resolve: (String) -> String = { path in workingDirectory.map { absolutize(path, against: $0) } ?? path }
+        let resolve: (String) -> String = { $0 }
         let python = Set(pythonIncludes.map { absolutize($0) })
         let usable = { (dir: String) -> Bool in
             !python.contains(absolutize(dir)) && !FileManager.default.fileExists(atPath: dir + "/Python.h")

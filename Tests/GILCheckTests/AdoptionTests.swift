@@ -88,6 +88,13 @@ struct AdoptionTests {
         #expect(r.err.contains("1 skipped by the pre-check"), Comment(rawValue: r.err))
         #expect(!r.out.contains("gilcheck-parse-error"))
 
+        // Parsing in the entries' directory must not move the process: relative output stays relative to the
+        // current directory (libclang's -working-directory would chdir() the whole process).
+        let sarif = try runGILCheck(["lint", "-p", "build", "--format", "sarif", "--write-baseline", "base.json"], cwd: root)
+        #expect(sarif.out.contains("\"uri\" : \"src/render.c\""), Comment(rawValue: sarif.out))
+        #expect(sarif.out.contains("\"uri\" : \"file://\(root.path)/\""))
+        #expect(FileManager.default.fileExists(atPath: root.appendingPathComponent("base.json").path))
+
         // The database file itself, and a positional file restricting the run to its entry.
         let file = try runGILCheck(["lint", "-p", "build/compile_commands.json", "src/audio.c"], cwd: root)
         #expect(file.status == 1)

@@ -36,16 +36,27 @@ public struct JSONReporter: Reporter {
     }
 }
 
-/// GitHub Actions workflow commands, one per finding.
+/// GitHub Actions workflow commands, one per finding. Paths under the base directory (the checkout, when run
+/// from its root) are made relative to it, as annotations expect.
 public struct GitHubReporter: Reporter {
     public static let id = "github"
-    public init() {}
+    public var baseDirectory: String?
+
+    public init(baseDirectory: String? = nil) { self.baseDirectory = baseDirectory }
+
+    private func shown(_ file: String) -> String {
+        guard let base = baseDirectory.map({ URL(fileURLWithPath: $0).standardizedFileURL.path }), file.hasPrefix("/") else {
+            return file
+        }
+        let path = URL(fileURLWithPath: file).standardizedFileURL.path
+        return path.hasPrefix(base + "/") ? String(path.dropFirst(base.count + 1)) : file
+    }
 
     public func render(_ run: AnalysisRun) -> String {
         var out = ""
         for d in run.inputErrors + run.diagnostics {
             let level = d.severity == .error ? "error" : d.severity == .warning ? "warning" : "notice"
-            var props = ["file=\(escapeProperty(d.file))"]
+            var props = ["file=\(escapeProperty(shown(d.file)))"]
             if d.line > 0 { props += ["line=\(d.line)", "col=\(d.column)"] }
             props.append("title=\(escapeProperty("gilcheck \(d.ruleId)"))")
             out += "::\(level) \(props.joined(separator: ","))::\(escapeData(d.message + " [\(d.ruleId)]"))\n"

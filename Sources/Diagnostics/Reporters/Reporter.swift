@@ -14,7 +14,7 @@ public enum OutputFormat: String, CaseIterable, Sendable {
         case .text: return TextReporter(color: color)
         case .json: return JSONReporter()
         case .sarif: return SARIFReporter(baseDirectory: baseDirectory)
-        case .github: return GitHubReporter()
+        case .github: return GitHubReporter(baseDirectory: baseDirectory)
         }
     }
 }
