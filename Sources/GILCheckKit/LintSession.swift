@@ -148,8 +148,9 @@ public final class LintSession {
         }
         let collector = InputCollector(excludes: matchers, arguments: options.clangArguments)
         guard let database else { return collector.collect(options.inputs) }
-        let root = (database.path as NSString).deletingLastPathComponent
-        var entries = database.entries.filter { !collector.isExcluded($0.file, root: absolutize(root.isEmpty ? "." : root)) }
+        // Database entries are absolute: --exclude patterns are tried relative to the current directory.
+        let root = FileManager.default.currentDirectoryPath
+        var entries = database.entries.filter { !collector.isExcluded($0.file, root: root) }
         var result = InputCollector.Result()
         if !options.inputs.isEmpty {
             // Named files and directories restrict the run to their entries; a file the database does not

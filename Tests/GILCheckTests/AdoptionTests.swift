@@ -100,6 +100,11 @@ struct AdoptionTests {
         #expect(file.status == 1)
         #expect(!file.out.contains("render.c"))
         #expect(file.out.contains("gil_util.h:4:12"))
+
+        // --exclude tries the database's absolute paths relative to the current directory.
+        let excluded = try runGILCheck(["lint", "-p", "build", "--exclude", "src/render.c"], cwd: root)
+        #expect(!excluded.out.contains("render.c"))
+        #expect(excluded.out.contains("gil_util.h:4:12"))
     }
 
     @Test("a bad or missing compilation database is a one-line usage error")
