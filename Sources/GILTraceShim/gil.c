@@ -215,7 +215,10 @@ static void *hook_Ensure(void) {
     uint64_t site = RETURN_PC();
     gilt_thread *t = gilt_thread_state();
     if (!t || !real_Ensure) return real_Ensure ? real_Ensure() : 0;
-    int was_held = gilt_gil_held(t);
+    /* The thread's own record decides when it is definite: 1 after its own acquisition, 0 after its own release
+       with no mutex held (the only case where a wrong "not held" could add a false lock-order edge). Otherwise
+       CPython is asked. */
+    int was_held = t->gil == 0 && t->held_count == 0 ? 0 : gilt_gil_held(t);
     if (!was_held) {
         if (t->held_count) gilt_note_acquire(t, GILT_LOCK_GIL, site);
         t->wait_started = 0;
