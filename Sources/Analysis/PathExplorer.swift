@@ -184,7 +184,31 @@ public struct PathExplorer {
         summarize(exits: exits, needsGIL: needsGILWitness, blocks: blocksWitness, releasesCallersGIL: witnessReleases)
     }
 
+    /// True when no path of the function can report anything or give it a summary: no call has a GIL effect,
+    /// needs the GIL, blocks, is deprecated or starts a thread (by the rules or by a callee's summary), and no
+    /// Python object is dereferenced on a thread that starts without the GIL. Exploring such a function only
+    /// tracks locals (zstd's match finders, a regex engine's inner loop); its summary is empty. What is lost:
+    /// the analysis-budget note of a function with nothing to find.
+    var isInert: Bool {
+        for block in cfg.blocks {
+            for element in block.elements {
+                switch element {
+                case .call(let site):
+                    let rule = resolve(site)
+                    if rule.effect != nil || rule.requiresGIL || rule.blocks || rule.deprecated != nil
+                        || rule.threadEntry != nil { return false }
+                case .pythonDereference:
+                    if entry.gil != .unknown { return false }
+                case .assign, .declare:
+                    continue
+                }
+            }
+        }
+        return true
+    }
+
     public mutating func run() -> [Diagnostic] {
+        if isInert { return [] }
         for site in cfg.callSites {
             let rule = resolve(site)
             guard let slot = rule.slot, rule.effect == .release || rule.effect == .restore,
