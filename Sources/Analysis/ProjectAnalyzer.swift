@@ -13,9 +13,10 @@ public struct ProjectAnalyzer {
         self.limits = limits
     }
 
-    /// `progress`, when given, hears after each function how many have been analyzed and how many findings
+    /// `workers` threads analyze functions whose callees are done at the same time (the output is the same for
+    /// any number). `progress`, when given, hears after each function how many have been analyzed and how many findings
     /// there are so far.
-    public func analyze(_ input: [FunctionCFG], progress: ((_ done: Int, _ total: Int, _ findings: Int) -> Void)? = nil)
+    public func analyze(_ input: [FunctionCFG], workers: Int = 1, progress: ((_ done: Int, _ total: Int, _ findings: Int) -> Void)? = nil)
         -> [Diagnostic] {
         // The same function can come from several translation units (a header): keep one.
         var seen = Set<String>()
@@ -59,14 +60,37 @@ public struct ProjectAnalyzer {
             }
         }
 
+        // Each function sees the summaries of the functions before it in that order (a callee that closes a
+        // cycle is not summarized yet, and is seen as unknown). Functions whose earlier callees are done run
+        // concurrently; the results are taken in the order, so the output does not depend on `workers`.
+        var position = Array(repeating: 0, count: cfgs.count)
+        for (k, i) in order.enumerated() { position[i] = k }
+        let dependencies = order.enumerated().map { k, i in calls[i].map { position[$0] }.filter { $0 < k } }
+        let shared = SharedSlots<FunctionSummary>(count: cfgs.count)
+        var finishedCount = 0
+        var findingsSoFar = 0
+        let results = runInDependencyOrder(count: order.count, dependencies: dependencies, workers: workers,
+                                           finished: { _, r in
+            finishedCount += 1
+            findingsSoFar += r.0.count
+            progress?(finishedCount, cfgs.count, findingsSoFar)
+        }) { [model, limits] k -> ([Diagnostic], FunctionSummary) in
+            let i = order[k]
+            var known: [String: FunctionSummary] = [:]
+            for site in cfgs[i].callSites where !site.isIndirect && known[site.callee] == nil {
+                if let j = target(site.callee, from: i), position[j] < k, let s = shared[j] { known[site.callee] = s }
+            }
+            var explorer = PathExplorer(cfg: cfgs[i], model: model, limits: limits, summaries: { known[$0] })
+            let found = explorer.run()
+            let summary = explorer.summary
+            shared[i] = summary
+            return (found, summary)
+        }
         var summaries: [Int: FunctionSummary] = [:]
         var diagnostics: [Diagnostic] = []
-        for i in order {
-            let lookup: (String) -> FunctionSummary? = { name in target(name, from: i).flatMap { summaries[$0] } }
-            var explorer = PathExplorer(cfg: cfgs[i], model: model, limits: limits, summaries: lookup)
-            diagnostics += explorer.run()
-            summaries[i] = explorer.summary
-            progress?(summaries.count, cfgs.count, diagnostics.count)
+        for (k, i) in order.enumerated() {
+            diagnostics += results[k].0
+            summaries[i] = results[k].1
         }
 
         // Functions that start on threads without the GIL: thread start routines and declared callbacks.

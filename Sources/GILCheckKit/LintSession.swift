@@ -195,12 +195,14 @@ public final class LintSession {
         // The pre-check: a cheap scan of each file's text and its project headers.
         let vocabulary = PrecheckVocabulary(model: model)
         let cache = TokenCache()
+        let timing = PhaseTimer(enabled: ProcessInfo.processInfo.environment["GILCHECK_TIMING"].map { !$0.isEmpty } ?? false)
         let profiles: [TranslationUnitProfile?] = options.precheck
             ? parallelMap(count: jobs.count, workers: workers, stackSize: 1 << 22) { i, _ in
                 TranslationUnitProfile.build(path: jobs[i].path, arguments: jobs[i].arguments, pythonIncludes: includes,
                                              vocabulary: vocabulary, cache: cache)
             }
             : Array(repeating: nil, count: jobs.count)
+        timing.lap("pre-check")
 
         // Parse in rounds: the units the rules care about, then those that call functions defined in parsed
         // units (their summaries may matter), then headers no parsed unit includes.
@@ -224,14 +226,19 @@ public final class LintSession {
             }
             if batch.isEmpty { break }
             let total = jobs.count
-            let chosen = batch
-            let parsed = parallelMap(count: chosen.count, workers: workers) { k, index in
-                let r = parser.parse(jobs[chosen[k]], index: index)
+            // The largest files first, so that the workers finish together (lxml's etree.c is 12 MB); the
+            // results are taken back in input order.
+            let chosen = workers > 1 ? largestFirst(batch.map { jobs[$0].path }).map { batch[$0] } : batch
+            let parsedLargestFirst = parallelMap(count: chosen.count, workers: workers) { k, index in
+                let r = parser.parse(jobs[chosen[k]], index: index, timing: timing)
                 let n = done.withValue { $0 += 1; return $0 }
                 progress?(LintProgress(filesDone: n, filesTotal: total, findings: 0))
                 return r
             }
-            for (k, r) in zip(batch, parsed) {
+            var byJob: [Int: UnitResult] = [:]
+            for (k, r) in zip(chosen, parsedLargestFirst) { byJob[k] = r }
+            for k in batch {
+                let r = byJob[k]!
                 results[k] = r
                 for c in r.cfgs { definedNames.formUnion(c.name.components(separatedBy: "::")) }
                 if let p = profiles[k] { parsedIdentifiers.formUnion(p.identifiers) }
@@ -250,13 +257,15 @@ public final class LintSession {
             }
         }
         progress?(LintProgress(filesDone: jobs.count, filesTotal: jobs.count, findings: 0))
+        timing.lap("parse and lower (wall)")
 
         // All files' functions together, in input order, so that summaries reach across files and a function
         // defined in a header that several units include is analyzed once.
         let cfgs = results.compactMap { $0?.cfgs }.flatMap { $0 }
-        var diagnostics = ProjectAnalyzer(model: model).analyze(cfgs) { _, _, findings in
+        var diagnostics = ProjectAnalyzer(model: model).analyze(cfgs, workers: workers) { _, _, findings in
             progress?(LintProgress(filesDone: jobs.count, filesTotal: jobs.count, findings: findings))
         }
+        timing.lap("analysis")
         for i in diagnostics.indices {
             if let level = options.severities[diagnostics[i].ruleId] { diagnostics[i].severity = level }
         }
@@ -282,6 +291,8 @@ public final class LintSession {
         let run = AnalysisRun(diagnostics: reported, inputErrors: inputErrors, rules: rules,
                               filesAnalyzed: stats.translationUnitsParsed + stats.headersParsedAlone,
                               functionsAnalyzed: cfgs.count, toolVersion: Self.version)
+        timing.lap("report")
+        timing.print()
         return Outcome(run: run, status: status, findingsBeforeBaseline: sorted, statistics: stats)
     }
 
@@ -314,7 +325,8 @@ struct UnitParser: Sendable {
     let model: APIModel
     let pythonIncludes: [String]
 
-    func parse(_ job: SourceJob, index: ClangIndex) -> UnitResult {
+    func parse(_ job: SourceJob, index: ClangIndex, timing: PhaseTimer? = nil) -> UnitResult {
+        let start = PhaseTimer.now()
         // `-working-directory` would make libclang chdir() the whole process, under every other worker's feet.
         var own = job.arguments
         while let i = own.firstIndex(where: { $0 == "-working-directory" || $0.hasPrefix("-working-directory=") }) {
@@ -324,6 +336,7 @@ struct UnitParser: Sendable {
         let tu: TranslationUnit
         do {
             tu = try index.parse(path: job.path, arguments: arguments)
+            timing?.add("  libclang parse (sum over workers)", since: start)
         } catch {
             let e = Diagnostic(ruleId: "gilcheck-parse-error", severity: .error, file: job.path, line: 0, column: 0,
                                function: nil, message: "\(error)")
@@ -333,6 +346,8 @@ struct UnitParser: Sendable {
             Diagnostic(ruleId: "gilcheck-parse-error", severity: .error, file: e.file, line: e.line, column: e.column,
                        function: nil, message: e.message)
         }
+        let lowerStart = PhaseTimer.now()
+        defer { timing?.add("  CFG lowering (sum over workers)", since: lowerStart) }
         let foreign = pythonIncludes + pythonDirectories(in: own)
         let mainFile = job.absolutePath
         let cfgs = TranslationUnitAnalyzer(model: model).collect(tu) { path in
@@ -357,6 +372,15 @@ struct UnitParser: Sendable {
         }
         return dirs
     }
+}
+
+/// Indices of `paths` by decreasing file size (ties and unreadable files in input order).
+func largestFirst(_ paths: [String]) -> [Int] {
+    let sizes = paths.map { path -> Int in
+        var info = stat()
+        return stat(path, &info) == 0 ? Int(info.st_size) : 0
+    }
+    return paths.indices.sorted { sizes[$0] != sizes[$1] ? sizes[$0] > sizes[$1] : $0 < $1 }
 }
 
 func editDistance(_ a: String, _ b: String) -> Int {
