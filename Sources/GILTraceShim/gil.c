@@ -487,9 +487,10 @@ static int hook_mutex_unlock(pthread_mutex_t *m) {
     return __pthread_mutex_unlock(m);
 }
 
-/* Exported for the interpreter: the unlock of the GIL's own mutex (inside _PyRuntime) after a wait on its condition
-   variable means the thread got the GIL. Kept to one thread-local load for every other caller. */
-__attribute__((visibility("default"))) int pthread_mutex_unlock(pthread_mutex_t *m) {
+/* The interpreter's unlocks, once some thread has waited for the GIL inside CPython: the unlock of the GIL's own
+   mutex (inside _PyRuntime) after such a wait means the thread got the GIL. Installed into the interpreter's GOT
+   on the first wait, so a run without GIL contention never pays for it. */
+static int interpreter_mutex_unlock(pthread_mutex_t *m) {
     gilt_thread *t = gilt_self;
     if (__builtin_expect(t != NULL && t->waiting_in_interpreter, 0) && gilt_in_runtime_object(m)) {
         t->waiting_in_interpreter = 0;
@@ -498,12 +499,25 @@ __attribute__((visibility("default"))) int pthread_mutex_unlock(pthread_mutex_t 
     return __pthread_mutex_unlock(m);
 }
 
+static _Atomic int interpreter_unlock_hooked;
+
 static int (*real_cond_wait)(pthread_cond_t *, pthread_mutex_t *);
 static int (*real_cond_timedwait)(pthread_cond_t *, pthread_mutex_t *, const struct timespec *);
 
 static void interpreter_wait(pthread_cond_t *c) {
     gilt_thread *t = gilt_self;
     if (t && !t->waiting_in_interpreter && gilt_in_runtime_object(c)) {
+        /* 0: not yet, 1: being installed, 2: installed. Nobody waits before the hook is in place, or the unlock
+           that ends its wait could bypass it. */
+        if (atomic_load_explicit(&interpreter_unlock_hooked, memory_order_acquire) != 2) {
+            int expected = 0;
+            if (atomic_compare_exchange_strong(&interpreter_unlock_hooked, &expected, 1)) {
+                gilt_patch_interpreter("pthread_mutex_unlock", (void *)interpreter_mutex_unlock);
+                atomic_store_explicit(&interpreter_unlock_hooked, 2, memory_order_release);
+            } else {
+                while (atomic_load_explicit(&interpreter_unlock_hooked, memory_order_acquire) != 2) __builtin_ia32_pause();
+            }
+        }
         t->waiting_in_interpreter = 1;
         if (gilt_config.timeline && !t->wait_started) t->wait_started = gilt_now();
         begin_wait(t, GILT_LOCK_GIL);

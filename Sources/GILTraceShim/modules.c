@@ -176,7 +176,12 @@ static int stub_for(const char *name, void *real) {
 }
 
 /* The tracer's replacement for an imported function, or NULL when the name is not hooked. */
+/* While set, patching replaces only this one import (see gilt_patch_interpreter). */
+static const char *only_name;
+static void *only_hook;
+
 static void *replacement(const char *name) {
+    if (only_name) return strcmp(name, only_name) == 0 ? only_hook : NULL;
     void *hook = gilt_hook_for(name);
     if (hook) return hook;
     if ((name[0] != 'P' && name[0] != '_') || !watched(name)) return NULL;
@@ -347,6 +352,30 @@ HIDDEN void gilt_scan_modules(void) {
         }
         atomic_store_explicit(&ranges, table, memory_order_release); /* the old table is kept: readers may hold it */
     }
+    spin_unlock(&scan_lock);
+    gilt_busy = saved;
+}
+
+static int patch_interpreter_one(struct dl_phdr_info *info, size_t size, void *data) {
+    (void)size;
+    int *index = data;
+    int is_main = (*index)++ == 0 && (!info->dlpi_name || !*info->dlpi_name);
+    const char *path = is_main ? main_path : (info->dlpi_name ? info->dlpi_name : "");
+    if ((is_main || *path) && classify(path, is_main, info->dlpi_addr) == GILT_MODULE_INTERPRETER) patch_object(info);
+    return 0;
+}
+
+/* Points the interpreter's own imports of `name` at `hook` (its other imports stay as they are). */
+HIDDEN void gilt_patch_interpreter(const char *name, void *hook) {
+    int saved = gilt_busy;
+    gilt_busy = 1;
+    spin_lock(&scan_lock);
+    only_name = name;
+    only_hook = hook;
+    int index = 0;
+    dl_iterate_phdr(patch_interpreter_one, &index);
+    only_name = NULL;
+    only_hook = NULL;
     spin_unlock(&scan_lock);
     gilt_busy = saved;
 }

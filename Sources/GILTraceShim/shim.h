@@ -92,6 +92,7 @@ HIDDEN int gilt_is_user_pc(uint64_t pc);
 HIDDEN int gilt_in_runtime_object(const void *p);
 HIDDEN void gilt_load_watch_list(const char *path);
 HIDDEN void *gilt_hook_for(const char *name);
+HIDDEN void gilt_patch_interpreter(const char *name, void *hook);
 HIDDEN void gilt_capture_stack(uint64_t *out, int *count, int skip);
 
 /* gil.c */
