@@ -923,9 +923,31 @@ final class CFGBuilder {
 
     private func text(of c: Cursor) -> String {
         if let macro = macroName(at: c) { return macro + "(...)" }
-        // Only the first 60 characters are shown: stop joining once past them.
-        let flat = joinTokens(c.tokens(from: c.rawExtentStart, to: c.rawExtentEnd), upTo: 61)
+        let start = c.rawExtentStart, end = c.rawExtentEnd
+        // Only the first 60 characters are shown: stop joining once past them. A long condition (a generated
+        // `if` over a statement expression) is first tokenized over its first 256 bytes only; when those give
+        // more than 61 characters, joining the whole extent would have stopped at the same token.
+        if let head = firstBytes(256, from: start, to: end, of: c) {
+            let flat = joinTokens(Array(c.tokens(from: start, to: head).dropLast()), upTo: 61)
+            if flat.count > 61 { return String(flat.prefix(57)) + "..." }
+        }
+        let flat = joinTokens(c.tokens(from: start, to: end), upTo: 61)
         return flat.count > 60 ? String(flat.prefix(57)) + "..." : flat
+    }
+
+    /// The location `count` bytes after `start`, when `[start, end)` is written out in one file (not produced
+    /// by a macro) and is more than twice that long.
+    private func firstBytes(_ count: Int, from start: CXSourceLocation, to end: CXSourceLocation, of c: Cursor)
+        -> CXSourceLocation? {
+        guard let tu = clang_Cursor_getTranslationUnit(c.raw) else { return nil }
+        var f1: CXFile?, f2: CXFile?, f3: CXFile?
+        var o1: UInt32 = 0, o2: UInt32 = 0, o3: UInt32 = 0
+        clang_getExpansionLocation(start, &f1, nil, nil, &o1)
+        clang_getSpellingLocation(start, &f2, nil, nil, &o2)
+        clang_getExpansionLocation(end, &f3, nil, nil, &o3)
+        guard let f1, let f2, let f3, clang_File_isEqual(f1, f2) != 0, o1 == o2, clang_File_isEqual(f1, f3) != 0,
+              o3 > o1, Int(o3 - o1) > 2 * count else { return nil }
+        return clang_getLocationForOffset(tu, f1, o1 + UInt32(count))
     }
 }
 

@@ -56,7 +56,10 @@ public final class TranslationUnit {
         self.index = index
     }
 
-    deinit { clang_disposeTranslationUnit(raw) }
+    deinit {
+        FileNames.shared.forgetAll()
+        clang_disposeTranslationUnit(raw)
+    }
 
     public var root: Cursor { Cursor(clang_getTranslationUnitCursor(raw), tu: raw) }
 
