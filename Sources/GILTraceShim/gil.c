@@ -148,8 +148,9 @@ static void edge(uint64_t from, uint64_t from_site, uint64_t to, uint64_t to_sit
     payload[0] = from_site;
     gilt_capture_stack(payload + 1, &n, 3);
     gilt_emit(GILT_LOCK_EDGE, 0, 0, from, to, to_site, payload, (uint16_t)(n + 1));
-    if (from == GILT_LOCK_GIL) {
-        /* Holding the GIL: the Python code that led here is cheap to read, and tells which script took the lock. */
+    if (from == GILT_LOCK_GIL && real_IsInitialized && real_Check && real_IsInitialized() && real_Check()) {
+        /* Holding the GIL (CPython agrees): the Python code that led here is cheap to read, and tells which
+           script took the lock. */
         char text[2048];
         int saved = gilt_busy;
         gilt_busy = 1;
