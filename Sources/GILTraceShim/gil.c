@@ -3,6 +3,7 @@
 #include "shim.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <execinfo.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -462,7 +463,9 @@ static int hook_mutex_lock(pthread_mutex_t *m) {
     gilt_note_acquire(t, (uint64_t)m, site);
     gilt_busy = 0;
     int rc = __pthread_mutex_trylock(m);
-    if (rc != 0) {
+    /* Only a busy mutex is waited for: other errors (and a robust mutex's EOWNERDEAD, which hands it over) are
+       the caller's answer as they are. */
+    if (rc == EBUSY) {
         uint64_t t0 = gilt_now();
         begin_wait(t, (uint64_t)m);
         rc = __pthread_mutex_lock(m);
@@ -470,7 +473,7 @@ static int hook_mutex_lock(pthread_mutex_t *m) {
         uint64_t waited = gilt_now() - t0;
         if (gilt_ticks_to_ns(waited) > 1000000) gilt_emit_for(t, t->tid, GILT_MUTEX_WAIT, 0, 0, (uint64_t)m, waited, site, NULL, 0);
     }
-    if (rc == 0) held_push(t, (uint64_t)m, site);
+    if (rc == 0 || rc == EOWNERDEAD) held_push(t, (uint64_t)m, site);
     return rc;
 }
 
