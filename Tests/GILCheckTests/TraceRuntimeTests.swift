@@ -161,6 +161,24 @@ struct TraceRuntimeTests {
         #expect(events.contains { ($0["ph"] as? String) == "i" })
     }
 
+    @Test("a fault in a child process (fork and exec from Python) is reported")
+    func childProcesses() throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("gilcheck-rt-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let source = packageRoot.appendingPathComponent("corpus/runtime/embed_api_without_gil.c").path
+        let flags = try pythonConfig(["--cflags", "--embed", "--ldflags"])
+        let build = try runBounded("/usr/bin/env", ["gcc", "-g", "-O0", "-o", "child", source] + flags + ["-pthread"], cwd: work)
+        try #require(build.status == 0, Comment(rawValue: build.err))
+        let python = FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") ? "/usr/bin/python3" : "python3"
+        let r = try runBounded(try gilcheckBinary(), ["trace", "--format", "json", "--report", "r.json", "--long-hold", "10s", "--",
+                                                      python, "-c", "import subprocess; subprocess.run(['./child'], check=True)"], cwd: work)
+        let report = try JSONSerialization.jsonObject(with: FileManager.default.contents(atPath: work + "/r.json") ?? Data()) as? [String: Any]
+        let findings = (report?["findings"] as? [[String: Any]]) ?? []
+        #expect(findings.compactMap { $0["ruleId"] as? String } == ["api-without-gil"], Comment(rawValue: r.err))
+        #expect(r.status == 1)
+    }
+
     @Test("each runtime case reports exactly its expected findings", arguments: cases)
     func runtimeCase(_ c: RuntimeCase) throws {
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("gilcheck-rt-\(UUID().uuidString)").path
