@@ -18,18 +18,9 @@ static atomic_flag scan_lock = ATOMIC_FLAG_INIT;
 static void spin_lock(atomic_flag *f) { while (atomic_flag_test_and_set_explicit(f, memory_order_acquire)) __builtin_ia32_pause(); }
 static void spin_unlock(atomic_flag *f) { atomic_flag_clear_explicit(f, memory_order_release); }
 
-/* ---- Ranges of loaded objects, for telling the user's call sites from the interpreter's. */
+/* ---- The loaded objects of one scan, with their classification. */
 typedef struct { uint64_t lo, hi; int flags; } range;
 typedef struct { int count; range r[1024]; } range_table;
-static range_table *_Atomic ranges;
-
-HIDDEN int gilt_is_user_pc(uint64_t pc) {
-    range_table *t = atomic_load_explicit(&ranges, memory_order_acquire);
-    if (!t) return 0;
-    for (int i = 0; i < t->count; i++)
-        if (pc >= t->r[i].lo && pc < t->r[i].hi) return (t->r[i].flags & GILT_MODULE_USER) != 0;
-    return 0;
-}
 
 static uint64_t runtime_lo, runtime_hi; /* CPython's _PyRuntime object: the 3.11 GIL lives inside it */
 
@@ -340,17 +331,7 @@ HIDDEN void gilt_scan_modules(void) {
     range_table *table = calloc(1, sizeof(range_table));
     if (table) {
         dl_iterate_phdr(scan_one, table);
-        /* The interpreter first: most lock calls come from it (the GIL's own mutex), and the lookup is a scan. */
-        range_table *ordered = calloc(1, sizeof(range_table));
-        if (ordered) {
-            static const int order[] = {GILT_MODULE_INTERPRETER, GILT_MODULE_USER, GILT_MODULE_SYSTEM, GILT_MODULE_TRACER};
-            for (size_t k = 0; k < sizeof order / sizeof *order; k++)
-                for (int i = 0; i < table->count; i++)
-                    if (table->r[i].flags == order[k]) ordered->r[ordered->count++] = table->r[i];
-            free(table);
-            table = ordered;
-        }
-        atomic_store_explicit(&ranges, table, memory_order_release); /* the old table is kept: readers may hold it */
+        free(table);
     }
     spin_unlock(&scan_lock);
     gilt_busy = saved;

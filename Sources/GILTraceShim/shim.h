@@ -88,7 +88,6 @@ HIDDEN uint16_t gilt_pack_string(const char *s, uint64_t *words, uint16_t max_wo
 
 /* modules.c: loaded objects, GOT patching, checking stubs */
 HIDDEN void gilt_scan_modules(void);
-HIDDEN int gilt_is_user_pc(uint64_t pc);
 HIDDEN int gilt_in_runtime_object(const void *p);
 HIDDEN void gilt_load_watch_list(const char *path);
 HIDDEN void *gilt_hook_for(const char *name);
