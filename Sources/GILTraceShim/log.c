@@ -30,7 +30,7 @@ static uint64_t ticks_per_second = 1000000000ull;
 
 HIDDEN uint64_t gilt_now(void) { return __rdtsc(); }
 
-static uint64_t monotonic_ns(void) {
+HIDDEN uint64_t gilt_monotonic_ns(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
@@ -44,9 +44,9 @@ HIDDEN uint64_t gilt_ticks_to_ns(uint64_t ticks) {
 HIDDEN void gilt_clock_init(void) {
     struct timespec wall;
     clock_gettime(CLOCK_REALTIME, &wall);
-    uint64_t n0 = monotonic_ns(), t0 = __rdtsc();
+    uint64_t n0 = gilt_monotonic_ns(), t0 = __rdtsc();
     uint64_t n1;
-    do { n1 = monotonic_ns(); } while (n1 - n0 < 2000000ull);
+    do { n1 = gilt_monotonic_ns(); } while (n1 - n0 < 2000000ull);
     uint64_t t1 = __rdtsc();
     if (t1 > t0) ticks_per_second = (uint64_t)((double)(t1 - t0) * 1e9 / (double)(n1 - n0));
     start_ticks = t0;

@@ -18,10 +18,6 @@ static atomic_flag scan_lock = ATOMIC_FLAG_INIT;
 static void spin_lock(atomic_flag *f) { while (atomic_flag_test_and_set_explicit(f, memory_order_acquire)) __builtin_ia32_pause(); }
 static void spin_unlock(atomic_flag *f) { atomic_flag_clear_explicit(f, memory_order_release); }
 
-/* ---- The loaded objects of one scan, with their classification. */
-typedef struct { uint64_t lo, hi; int flags; } range;
-typedef struct { int count; range r[1024]; } range_table;
-
 static uint64_t runtime_lo, runtime_hi; /* CPython's _PyRuntime object: the 3.11 GIL lives inside it */
 
 HIDDEN int gilt_in_runtime_object(const void *p) {
@@ -194,8 +190,12 @@ static uint64_t reported_bases[1024];
 static int reported_count;
 
 static int classify(const char *path, int is_main, uint64_t base) {
-    Dl_info self;
-    if (dladdr((void *)&gilt_scan_modules, &self) && (uint64_t)self.dli_fbase == base) return GILT_MODULE_TRACER;
+    static uint64_t self_base; /* this library's load base, looked up once */
+    if (!self_base) {
+        Dl_info self;
+        if (dladdr((void *)&gilt_scan_modules, &self)) self_base = (uint64_t)self.dli_fbase;
+    }
+    if (self_base && base == self_base) return GILT_MODULE_TRACER;
     const char *slash = strrchr(path, '/');
     const char *file = slash ? slash + 1 : path;
     const char *user = getenv("GILCHECK_TRACE_USER_MODULES");
@@ -282,12 +282,19 @@ static int seen(uint64_t *list, int *count, uint64_t base) {
 static char main_path[4096];
 static uint64_t tracer_lo, tracer_hi;
 
+/* The path of the `index`th loaded object (the resolved executable for the main program, which comes first with
+   no name), or NULL for other unnamed entries. */
+static const char *object_path(struct dl_phdr_info *info, int index, int *is_main) {
+    *is_main = index == 0 && (!info->dlpi_name || !*info->dlpi_name);
+    const char *path = *is_main ? main_path : (info->dlpi_name ? info->dlpi_name : "");
+    return *is_main || *path ? path : NULL;
+}
+
 static int scan_one(struct dl_phdr_info *info, size_t size, void *data) {
     (void)size;
-    range_table *table = data;
-    int is_main = table->count == 0 && (!info->dlpi_name || !*info->dlpi_name);
-    const char *path = is_main ? main_path : (info->dlpi_name ? info->dlpi_name : "");
-    if (!is_main && !*path) return 0;
+    int is_main;
+    const char *path = object_path(info, (*(int *)data)++, &is_main);
+    if (!path) return 0;
     int flags = classify(path, is_main, info->dlpi_addr);
     uint64_t lo = UINT64_MAX, hi = 0;
     for (int i = 0; i < info->dlpi_phnum; i++) {
@@ -298,7 +305,6 @@ static int scan_one(struct dl_phdr_info *info, size_t size, void *data) {
         if (a + p->p_memsz > hi) hi = a + p->p_memsz;
     }
     if (hi == 0) return 0;
-    if (table->count < 1024) table->r[table->count++] = (range){lo, hi, flags};
     if (flags & GILT_MODULE_TRACER) { tracer_lo = lo; tracer_hi = hi; }
     uint64_t id = lo ^ (uint64_t)flags;
     if (!seen(reported_bases, &reported_count, id)) {
@@ -328,21 +334,17 @@ HIDDEN void gilt_scan_modules(void) {
         runtime_lo = (uint64_t)rt;
         runtime_hi = runtime_lo + sym->st_size;
     }
-    range_table *table = calloc(1, sizeof(range_table));
-    if (table) {
-        dl_iterate_phdr(scan_one, table);
-        free(table);
-    }
+    int index = 0;
+    dl_iterate_phdr(scan_one, &index);
     spin_unlock(&scan_lock);
     gilt_busy = saved;
 }
 
 static int patch_interpreter_one(struct dl_phdr_info *info, size_t size, void *data) {
     (void)size;
-    int *index = data;
-    int is_main = (*index)++ == 0 && (!info->dlpi_name || !*info->dlpi_name);
-    const char *path = is_main ? main_path : (info->dlpi_name ? info->dlpi_name : "");
-    if ((is_main || *path) && classify(path, is_main, info->dlpi_addr) == GILT_MODULE_INTERPRETER) patch_object(info);
+    int is_main;
+    const char *path = object_path(info, (*(int *)data)++, &is_main);
+    if (path && classify(path, is_main, info->dlpi_addr) == GILT_MODULE_INTERPRETER) patch_object(info);
     return 0;
 }
 

@@ -67,6 +67,7 @@ extern HIDDEN __thread int gilt_busy TLS_IE;
 /* log.c */
 HIDDEN void gilt_clock_init(void);
 HIDDEN uint64_t gilt_now(void);
+HIDDEN uint64_t gilt_monotonic_ns(void);
 HIDDEN uint64_t gilt_ticks_to_ns(uint64_t ticks);
 HIDDEN uint32_t gilt_gettid(void);
 HIDDEN gilt_thread *gilt_thread_state_slow(void);

@@ -27,12 +27,6 @@ static void sample_stack(int sig) {
     atomic_store_explicit(&t->stack_ready, 1, memory_order_release);
 }
 
-static uint64_t monotonic_ns(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
-}
-
 static void pause_ms(long ms) {
     struct timespec d = {ms / 1000, (ms % 1000) * 1000000L};
     while (nanosleep(&d, &d) != 0) {}
@@ -92,7 +86,7 @@ static void *watchdog(void *unused) {
     static uint64_t seen_seq[GILT_MAX_THREADS], seen_since[GILT_MAX_THREADS];
     for (;;) {
         pause_ms(period);
-        uint64_t now = monotonic_ns();
+        uint64_t now = gilt_monotonic_ns();
         int n = atomic_load(&gilt_thread_count);
         if (n > GILT_MAX_THREADS) n = GILT_MAX_THREADS;
         for (int i = 0; i < n; i++) {

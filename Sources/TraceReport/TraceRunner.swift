@@ -51,11 +51,16 @@ public func locateTraceLibrary(executablePath: String, environment: [String: Str
         guard FileManager.default.fileExists(atPath: absolute) else { throw TraceSetupError.libraryFromEnvironmentMissing(path) }
         return absolute
     }
-    let dir = URL(fileURLWithPath: executablePath).resolvingSymlinksInPath().deletingLastPathComponent()
-    let candidates = [dir.appendingPathComponent(name).path,
-                      dir.appendingPathComponent("../lib/gilcheck/\(name)").standardizedFileURL.path]
+    let candidates = installedCompanionPaths(name, executablePath: executablePath)
     if let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) { return found }
     throw TraceSetupError.libraryMissing(searched: candidates)
+}
+
+/// Where a file installed with gilcheck (the trace library, the test host) may be: next to the gilcheck executable
+/// (where SwiftPM puts every product), else in `../lib/gilcheck/` beside an installed binary.
+public func installedCompanionPaths(_ name: String, executablePath: String) -> [String] {
+    let dir = URL(fileURLWithPath: executablePath).resolvingSymlinksInPath().deletingLastPathComponent()
+    return [dir.appendingPathComponent(name).path, dir.appendingPathComponent("../lib/gilcheck/\(name)").standardizedFileURL.path]
 }
 
 /// The watch file the library reads (`GILCHECK_TRACE_WATCH_FILE`): `watch PATTERN` for functions that need the

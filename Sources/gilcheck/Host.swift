@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TraceReport
 
 /// `gilcheck host LIBRARY --entry NAME…`: the threaded test host under the tracer. The host initializes Python,
 /// releases the GIL as real hosts do, calls the library's entry points from many threads with seeded jitter, then
@@ -60,10 +61,8 @@ struct Host: ParsableCommand {
 
     func run() throws {
         let environment = ProcessInfo.processInfo.environment
-        let dir = URL(fileURLWithPath: gilcheckExecutablePath()).resolvingSymlinksInPath().deletingLastPathComponent()
-        let candidates = [environment["GILCHECK_HOST"], dir.appendingPathComponent("gilcheck-host").path,
-                          dir.appendingPathComponent("../lib/gilcheck/gilcheck-host").standardizedFileURL.path]
-            .compactMap { $0 }.filter { !$0.isEmpty }
+        let candidates = [environment["GILCHECK_HOST"]].compactMap { $0 }.filter { !$0.isEmpty }
+            + installedCompanionPaths("gilcheck-host", executablePath: gilcheckExecutablePath())
         guard let host = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
             FileHandle.standardError.write(Data("gilcheck host: the test host is not built (looked for \(candidates.joined(separator: ", "))); run `swift build --product gilcheck-host`\n".utf8))
             throw ExitCode(2)

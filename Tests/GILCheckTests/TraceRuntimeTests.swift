@@ -88,6 +88,19 @@ func gilcheckBinary() throws -> String {
     return b.path
 }
 
+/// A fresh directory for one case's build and report.
+func temporaryWorkDirectory() throws -> String {
+    let work = FileManager.default.temporaryDirectory.appendingPathComponent("gilcheck-rt-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+    return work
+}
+
+/// The `findings` of a JSON trace report (none when the file is missing or not a report).
+func reportFindings(_ path: String) throws -> [[String: Any]] {
+    let report = try JSONSerialization.jsonObject(with: FileManager.default.contents(atPath: path) ?? Data()) as? [String: Any]
+    return (report?["findings"] as? [[String: Any]]) ?? []
+}
+
 /// Debian's python3-config (the system Python the host links and /usr/bin/python3 runs), else the one on PATH.
 let systemPythonConfig: String = FileManager.default.isExecutableFile(atPath: "/usr/bin/python3-config")
     ? "/usr/bin/python3-config" : "python3-config"
@@ -118,8 +131,7 @@ struct TraceRuntimeTests {
     @Test("extension modules linked with -z now (read-only GOT) and -fno-plt (GLOB_DAT slots) are patched too",
           arguments: [["-Wl,-z,now"], ["-fno-plt"], ["-fno-plt", "-Wl,-z,now"]])
     func linkVariants(_ flags: [String]) throws {
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent("gilcheck-rt-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let work = try temporaryWorkDirectory()
         defer { try? FileManager.default.removeItem(atPath: work) }
         let source = packageRoot.appendingPathComponent("corpus/runtime/ext_allow_threads.c").path
         let suffix = try pythonConfig(["--extension-suffix"]).first ?? ".so"
@@ -129,8 +141,7 @@ struct TraceRuntimeTests {
         let python = FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") ? "/usr/bin/python3" : "python3"
         let r = try runBounded(try gilcheckBinary(), ["trace", "--format", "json", "--report", work + "/r.json", "--long-hold", "10s",
                                                       "--", python, "-c", "import ext_allow_threads as m; m.run()"], cwd: work)
-        let report = try JSONSerialization.jsonObject(with: FileManager.default.contents(atPath: work + "/r.json") ?? Data()) as? [String: Any]
-        let rules = ((report?["findings"] as? [[String: Any]]) ?? []).compactMap { $0["ruleId"] as? String }
+        let rules = try reportFindings(work + "/r.json").compactMap { $0["ruleId"] as? String }
         #expect(rules == ["api-without-gil"], Comment(rawValue: "\(flags): \(rules)\n\(r.err)"))
         #expect(r.status == 1)
     }
@@ -138,8 +149,7 @@ struct TraceRuntimeTests {
     @Test("the trace report's SARIF and Chrome trace load in their consumers' formats",
           .enabled(if: AdoptionTests.sarifToolsReady, "sarif-tools 3.0.5 could not be installed from PyPI"))
     func traceReportFormats() throws {
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent("gilcheck-rt-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let work = try temporaryWorkDirectory()
         defer { try? FileManager.default.removeItem(atPath: work) }
         let source = packageRoot.appendingPathComponent("corpus/runtime/embed_lock_order.c").path
         let flags = try pythonConfig(["--cflags", "--embed", "--ldflags"])
@@ -163,8 +173,7 @@ struct TraceRuntimeTests {
 
     @Test("a fault in a child process (fork and exec from Python) is reported")
     func childProcesses() throws {
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent("gilcheck-rt-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let work = try temporaryWorkDirectory()
         defer { try? FileManager.default.removeItem(atPath: work) }
         let source = packageRoot.appendingPathComponent("corpus/runtime/embed_api_without_gil.c").path
         let flags = try pythonConfig(["--cflags", "--embed", "--ldflags"])
@@ -173,16 +182,14 @@ struct TraceRuntimeTests {
         let python = FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") ? "/usr/bin/python3" : "python3"
         let r = try runBounded(try gilcheckBinary(), ["trace", "--format", "json", "--report", "r.json", "--long-hold", "10s", "--",
                                                       python, "-c", "import subprocess; subprocess.run(['./child'], check=True)"], cwd: work)
-        let report = try JSONSerialization.jsonObject(with: FileManager.default.contents(atPath: work + "/r.json") ?? Data()) as? [String: Any]
-        let findings = (report?["findings"] as? [[String: Any]]) ?? []
+        let findings = try reportFindings(work + "/r.json")
         #expect(findings.compactMap { $0["ruleId"] as? String } == ["api-without-gil"], Comment(rawValue: r.err))
         #expect(r.status == 1)
     }
 
     @Test("each runtime case reports exactly its expected findings", arguments: cases)
     func runtimeCase(_ c: RuntimeCase) throws {
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent("gilcheck-rt-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let work = try temporaryWorkDirectory()
         defer { try? FileManager.default.removeItem(atPath: work) }
         let gilcheck = try gilcheckBinary()
         // The report goes to a file: the traced program shares stdout.
