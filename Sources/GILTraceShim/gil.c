@@ -174,35 +174,94 @@ HIDDEN void gilt_note_acquire(gilt_thread *t, uint64_t lock, uint64_t site) {
 }
 
 /* ---- GIL hooks. */
-static inline uint64_t clock_if_timeline(void) { return gilt_config.timeline ? gilt_now() : 0; }
 
-/* How long the thread waited for the GIL: from its first wait on the GIL's condition variable inside CPython (see
-   interpreter_wait) to `now`. An uncontended acquisition never waits there, so it costs no clock read. */
-static inline uint64_t waited_since(gilt_thread *t, uint64_t now) {
-    uint64_t start = t->wait_started;
-    return start && now > start ? now - start : 0;
+/* Holds: what the timeline records of an outermost acquisition and its release. With an exact timeline every one
+   is timed with the TSC (two reads and two records per pair). With the sampled one (the default) an uncontended
+   acquisition costs a countdown and a load of the coarse clock: one in `sample_rate` of them (picked at random
+   intervals, so that a loop alternating between sites cannot alias with the rate) is timed, so is every one that
+   waited for the GIL, and the coarse clock catches every long hold at its release. */
+static inline uint32_t next_sample_interval(gilt_thread *t) {
+    /* xorshift; intervals uniform in [1, 2 * rate - 1], mean `rate`. */
+    uint64_t x = t->random ? t->random : 0x9E3779B97F4A7C15ull ^ t->tid;
+    x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+    t->random = x;
+    uint32_t rate = gilt_config.sample_rate;
+    return rate <= 1 ? 1 : 1 + (uint32_t)(x % (2 * (uint64_t)rate - 1));
 }
 
-/* `at`: when the GIL was obtained (the end of the wait), `waited`: ticks spent waiting for it. */
-static void gil_taken_at(gilt_thread *t, uint32_t api, uint64_t at, uint64_t waited, uint64_t site) {
-    t->gil = 1;
+#define LIKELY(x) __builtin_expect(!!(x), 1)
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* Times an outermost acquisition: a sampled one, one that waited long for the GIL, or any with the exact timeline.
+   `at`: when it got the GIL (0: read the clock now). */
+__attribute__((noinline)) static void timed_acquisition(gilt_thread *t, uint32_t api, uint64_t site, uint32_t flags, uint64_t at) {
+    if (flags & GILT_HOLD_SAMPLED) t->sample_left = (int)next_sample_interval(t);
+    if (!at) at = gilt_now();
+    uint64_t wait_start = t->wait_started;
     t->acquired_at = at;
+    t->acquired_flags = flags;
+    gilt_emit_at(t, at, GILT_GIL_ACQUIRE, api, (uint16_t)flags, wait_start && at > wait_start ? at - wait_start : 0, 0, site);
+}
+
+/* An acquisition that waited inside CPython (sampled timeline): the wait is already slow, so the clock is read; it is
+   recorded when the wait was long, or when the countdown picks it like any other. */
+__attribute__((noinline)) static void contended_acquisition(gilt_thread *t, uint32_t api, uint64_t site) {
+    uint64_t at = gilt_now();
+    uint32_t flags = at - t->wait_started >= gilt_ns_to_ticks(GILT_LONG_WAIT_NS) ? GILT_HOLD_WAITED : 0;
+    if (--t->sample_left <= 0) flags |= GILT_HOLD_SAMPLED;
+    if (flags) timed_acquisition(t, api, site, flags, at);
+}
+
+/* The user's code took the GIL (outermost). A wait inside CPython, if any, started at t->wait_started. Uncontended
+   and unsampled, this is a handful of stores and one load of the coarse clock. */
+static inline __attribute__((always_inline)) void gil_taken(gilt_thread *t, uint32_t api, uint64_t site) {
+    t->gil = 1;
     t->acquired_site = site;
-    if (gilt_config.timeline) gilt_emit_at(t, at, GILT_GIL_ACQUIRE, api, waited, 0, site);
+    t->acquired_api = api;
+    t->acquisitions++;
+    int mode = gilt_config.timeline;
+    if (LIKELY(mode == GILT_TIMELINE_SAMPLED)) {
+        t->acquired_tick = atomic_load_explicit(&gilt_tick, memory_order_relaxed);
+        if (UNLIKELY(t->wait_started != 0)) contended_acquisition(t, api, site);
+        else if (UNLIKELY(--t->sample_left <= 0)) timed_acquisition(t, api, site, GILT_HOLD_SAMPLED, 0);
+    } else if (mode == GILT_TIMELINE_EXACT) {
+        timed_acquisition(t, api, site, 0, 0);
+    }
 }
 
-static void gil_taken(gilt_thread *t, uint32_t api, uint64_t waited, uint64_t site) {
-    gil_taken_at(t, api, clock_if_timeline(), waited, site);
+/* Records the release of a timed hold (or, with the exact timeline, every release). */
+__attribute__((noinline)) static void timed_release(gilt_thread *t, uint32_t api, uint64_t site) {
+    uint64_t at = gilt_now();
+    uint64_t held = t->gil == 1 && t->acquired_at ? at - t->acquired_at : 0;
+    uint32_t flags = gilt_config.timeline == GILT_TIMELINE_SAMPLED ? t->acquired_flags : 0;
+    if (flags && gilt_ticks_to_ns(held) > (uint64_t)gilt_config.long_hold_ms * 1000000ull) flags |= GILT_HOLD_LONG;
+    gilt_emit_at(t, at, GILT_GIL_RELEASE, api, (uint16_t)flags, held, t->acquired_site, site);
 }
 
-static void gil_dropped(gilt_thread *t, uint32_t api, uint64_t site) {
-    if (gilt_config.timeline) {
-        uint64_t at = gilt_now();
-        uint64_t held = t->gil == 1 && t->acquired_at ? at - t->acquired_at : 0;
-        gilt_emit_at(t, at, GILT_GIL_RELEASE, api, held, t->acquired_site, site);
+/* An untimed hold the coarse clock found long: recorded now as a pair, the acquisition dated back by the hold. */
+__attribute__((noinline)) static void long_untimed_hold(gilt_thread *t, uint32_t api, uint64_t site, uint64_t ms) {
+    uint64_t at = gilt_now(), held = gilt_ns_to_ticks(ms * 1000000ull);
+    gilt_emit_at(t, at > held ? at - held : at, GILT_GIL_ACQUIRE, t->acquired_api, GILT_HOLD_LONG, 0, 0, t->acquired_site);
+    gilt_emit_at(t, at, GILT_GIL_RELEASE, api, GILT_HOLD_LONG, held, t->acquired_site, site);
+}
+
+/* The user's code let the GIL go (outermost). */
+static inline __attribute__((always_inline)) void gil_dropped(gilt_thread *t, uint32_t api, uint64_t site) {
+    if (UNLIKELY(t->acquired_at != 0) || UNLIKELY(gilt_config.timeline == GILT_TIMELINE_EXACT)) {
+        timed_release(t, api, site);
+    } else if (t->acquired_tick && t->gil == 1) {
+        uint64_t ms = atomic_load_explicit(&gilt_tick, memory_order_relaxed) - t->acquired_tick;
+        if (UNLIKELY(ms > gilt_config.long_hold_ms)) long_untimed_hold(t, api, site, ms);
     }
     t->gil = 0;
     t->acquired_at = 0;
+}
+
+/* The GIL is about to be waited for (the watchdog tells successive waits apart by wait_seq + acquisitions: every
+   GIL wait in the hooks ends with an acquisition, so it need not bump wait_seq). */
+static inline void begin_gil_wait(gilt_thread *t) {
+    t->wait_started = 0;
+    atomic_store_explicit(&t->waiting_on, GILT_LOCK_GIL, memory_order_release);
 }
 
 static inline void begin_wait(gilt_thread *t, uint64_t lock) {
@@ -212,19 +271,18 @@ static inline void begin_wait(gilt_thread *t, uint64_t lock) {
 
 static inline void end_wait(gilt_thread *t) { atomic_store_explicit(&t->waiting_on, 0, memory_order_release); }
 
+/* Every hook below has a fast path for the common case (the thread's state is known and nothing is wrong) and
+   leaves the rest to a general path. The hooks are only installed when the real function was found. */
 
-static void *hook_Ensure(void) {
-    uint64_t site = RETURN_PC();
-    gilt_thread *t = gilt_thread_state();
-    if (!t || !real_Ensure) return real_Ensure ? real_Ensure() : 0;
+__attribute__((noinline)) static void *ensure_general(gilt_thread *t, uint64_t site) {
+    if (!t) return real_Ensure();
     /* The thread's own record decides when it is definite: 1 after its own acquisition, 0 after its own release
        with no mutex held (the only case where a wrong "not held" could add a false lock-order edge). Otherwise
        CPython is asked. */
     int was_held = t->gil == 0 && t->held_count == 0 ? 0 : gilt_gil_held(t);
     if (!was_held) {
         if (t->held_count) gilt_note_acquire(t, GILT_LOCK_GIL, site);
-        t->wait_started = 0;
-        begin_wait(t, GILT_LOCK_GIL);
+        begin_gil_wait(t);
     }
     void *r = real_Ensure();
     if (t->ensure_depth < GILT_MAX_ENSURE) {
@@ -235,16 +293,36 @@ static void *hook_Ensure(void) {
     t->ensure_depth++;
     if (!was_held) {
         end_wait(t);
-        uint64_t t1 = clock_if_timeline();
-        gil_taken_at(t, GILT_API_GILSTATE_ENSURE, t1, waited_since(t, t1), site);
+        gil_taken(t, GILT_API_GILSTATE_ENSURE, site);
     } else {
         t->gil = 1;
     }
     return r;
 }
 
-static void hook_Release(int state) {
+static void *hook_Ensure(void) {
     uint64_t site = RETURN_PC();
+    gilt_thread *t = gilt_self;
+    if (UNLIKELY(t == NULL) || UNLIKELY(t->ensure_depth >= GILT_MAX_ENSURE)) return ensure_general(gilt_thread_state(), site);
+    int d = t->ensure_depth;
+    if (t->gil == 1) { /* nested: the GIL stays as it is */
+        t->ensure_site[d] = site;
+        t->ensure_was_held |= 1ull << d;
+        t->ensure_depth = d + 1;
+        return real_Ensure();
+    }
+    if (UNLIKELY(t->gil != 0) || UNLIKELY(t->held_count != 0)) return ensure_general(t, site);
+    begin_gil_wait(t);
+    void *r = real_Ensure();
+    end_wait(t);
+    t->ensure_site[d] = site;
+    t->ensure_was_held &= ~(1ull << d);
+    t->ensure_depth = d + 1;
+    gil_taken(t, GILT_API_GILSTATE_ENSURE, site);
+    return r;
+}
+
+__attribute__((noinline)) static void release_general(int state, uint64_t site) {
     gilt_thread *t = gilt_thread_state();
     if (t) {
         if (t->ensure_depth == 0) {
@@ -255,11 +333,21 @@ static void hook_Release(int state) {
             if (!was_held) gil_dropped(t, GILT_API_GILSTATE_RELEASE, site);
         }
     }
-    if (real_Release) real_Release(state);
+    real_Release(state);
 }
 
-static void *hook_Save(void) {
-    uint64_t site = RETURN_PC();
+static void hook_Release(int state) {
+    gilt_thread *t = gilt_self;
+    if (UNLIKELY(t == NULL) || UNLIKELY(t->ensure_depth - 1u >= GILT_MAX_ENSURE)) {
+        release_general(state, RETURN_PC());
+        return;
+    }
+    int d = --t->ensure_depth;
+    if (!((t->ensure_was_held >> d) & 1)) gil_dropped(t, GILT_API_GILSTATE_RELEASE, RETURN_PC());
+    real_Release(state);
+}
+
+__attribute__((noinline)) static void *save_general(uint64_t site) {
     gilt_thread *t = gilt_thread_state();
     if (t) {
         if (!gilt_gil_held(t) && !gilt_python_holds_gil())
@@ -267,23 +355,33 @@ static void *hook_Save(void) {
         t->save_depth++;
         gil_dropped(t, GILT_API_SAVE_THREAD, site);
     }
-    return real_Save ? real_Save() : 0;
+    return real_Save();
+}
+
+static void *hook_Save(void) {
+    gilt_thread *t = gilt_self;
+    if (UNLIKELY(t == NULL) || UNLIKELY(t->gil != 1)) return save_general(RETURN_PC());
+    t->save_depth++;
+    gil_dropped(t, GILT_API_SAVE_THREAD, RETURN_PC());
+    return real_Save();
+}
+
+/* Takes the GIL through `real` (RestoreThread, AcquireThread, the old AcquireLock). */
+static inline __attribute__((always_inline)) void take_gil(gilt_thread *t, uint32_t api, void (*real)(void *), void *tstate, uint64_t site) {
+    if (UNLIKELY(t->held_count != 0)) gilt_note_acquire(t, GILT_LOCK_GIL, site);
+    begin_gil_wait(t);
+    real(tstate);
+    end_wait(t);
+    gil_taken(t, api, site);
 }
 
 static void take_thread(uint32_t api, void (*real)(void *), void *tstate, uint64_t site) {
     gilt_thread *t = gilt_thread_state();
-    if (!t) { if (real) real(tstate); return; }
-    if (t->held_count) gilt_note_acquire(t, GILT_LOCK_GIL, site);
-    t->wait_started = 0;
-    begin_wait(t, GILT_LOCK_GIL);
-    if (real) real(tstate);
-    end_wait(t);
-    uint64_t t1 = clock_if_timeline();
-    gil_taken_at(t, api, t1, waited_since(t, t1), site);
+    if (!t) { real(tstate); return; }
+    take_gil(t, api, real, tstate, site);
 }
 
-static void hook_Restore(void *tstate) {
-    uint64_t site = RETURN_PC();
+__attribute__((noinline)) static void restore_general(void *tstate, uint64_t site) {
     gilt_thread *t = gilt_thread_state();
     if (t) {
         if (t->save_depth == 0)
@@ -292,6 +390,14 @@ static void hook_Restore(void *tstate) {
             t->save_depth--;
     }
     take_thread(GILT_API_RESTORE_THREAD, real_Restore, tstate, site);
+}
+
+static void hook_Restore(void *tstate) {
+    uint64_t site = RETURN_PC();
+    gilt_thread *t = gilt_self;
+    if (UNLIKELY(t == NULL) || UNLIKELY(t->save_depth == 0)) { restore_general(tstate, site); return; }
+    t->save_depth--;
+    take_gil(t, GILT_API_RESTORE_THREAD, real_Restore, tstate, site);
 }
 
 static void hook_AcquireThread(void *tstate) { take_thread(GILT_API_ACQUIRE_THREAD, real_AcquireThread, tstate, RETURN_PC()); }
@@ -324,7 +430,7 @@ static int hook_Check(void) { return real_Check ? real_Check() : 1; }
 static void initialized(uint32_t api, uint64_t site) {
     gilt_resolve_python();
     gilt_thread *t = gilt_thread_state();
-    if (t) gil_taken(t, api, 0, site);
+    if (t) { t->wait_started = 0; gil_taken(t, api, site); }
 }
 
 static void hook_Initialize(void) { uint64_t s = RETURN_PC(); if (real_Initialize) real_Initialize(); initialized(GILT_API_INITIALIZE, s); }
@@ -346,22 +452,23 @@ static void finalized(uint64_t site) {
 static void hook_Finalize(void) { uint64_t s = RETURN_PC(); if (real_Finalize) real_Finalize(); finalized(s); }
 static int hook_FinalizeEx(void) { uint64_t s = RETURN_PC(); int r = real_FinalizeEx ? real_FinalizeEx() : 0; finalized(s); return r; }
 
-static const struct { const char *name; void *hook; } gil_hooks[] = {
-    {"PyGILState_Ensure", (void *)hook_Ensure},
-    {"PyGILState_Release", (void *)hook_Release},
-    {"PyGILState_Check", (void *)hook_Check},
-    {"PyEval_SaveThread", (void *)hook_Save},
-    {"PyEval_RestoreThread", (void *)hook_Restore},
-    {"PyEval_AcquireThread", (void *)hook_AcquireThread},
-    {"PyEval_ReleaseThread", (void *)hook_ReleaseThread},
-    {"PyEval_AcquireLock", (void *)hook_AcquireLock},
-    {"PyEval_ReleaseLock", (void *)hook_ReleaseLock},
-    {"PyEval_InitThreads", (void *)hook_InitThreads},
-    {"Py_Initialize", (void *)hook_Initialize},
-    {"Py_InitializeEx", (void *)hook_InitializeEx},
-    {"Py_InitializeFromConfig", (void *)hook_InitializeFromConfig},
-    {"Py_Finalize", (void *)hook_Finalize},
-    {"Py_FinalizeEx", (void *)hook_FinalizeEx},
+/* Each hook with the real function it forwards to: no hook is installed for a function that was not found. */
+static const struct { const char *name; void *hook; void **real; } gil_hooks[] = {
+    {"PyGILState_Ensure", (void *)hook_Ensure, (void **)&real_Ensure},
+    {"PyGILState_Release", (void *)hook_Release, (void **)&real_Release},
+    {"PyGILState_Check", (void *)hook_Check, (void **)&real_Check},
+    {"PyEval_SaveThread", (void *)hook_Save, (void **)&real_Save},
+    {"PyEval_RestoreThread", (void *)hook_Restore, (void **)&real_Restore},
+    {"PyEval_AcquireThread", (void *)hook_AcquireThread, (void **)&real_AcquireThread},
+    {"PyEval_ReleaseThread", (void *)hook_ReleaseThread, (void **)&real_ReleaseThread},
+    {"PyEval_AcquireLock", (void *)hook_AcquireLock, (void **)&real_AcquireLock},
+    {"PyEval_ReleaseLock", (void *)hook_ReleaseLock, (void **)&real_ReleaseLock},
+    {"PyEval_InitThreads", (void *)hook_InitThreads, (void **)&real_InitThreads},
+    {"Py_Initialize", (void *)hook_Initialize, (void **)&real_Initialize},
+    {"Py_InitializeEx", (void *)hook_InitializeEx, (void **)&real_InitializeEx},
+    {"Py_InitializeFromConfig", (void *)hook_InitializeFromConfig, (void **)&real_InitializeFromConfig},
+    {"Py_Finalize", (void *)hook_Finalize, (void **)&real_Finalize},
+    {"Py_FinalizeEx", (void *)hook_FinalizeEx, (void **)&real_FinalizeEx},
 };
 
 static int hook_mutex_lock(pthread_mutex_t *m);
@@ -379,7 +486,7 @@ HIDDEN void *gilt_hook_for(const char *name) {
     for (size_t i = 0; i < sizeof gil_hooks / sizeof *gil_hooks; i++)
         if (strcmp(gil_hooks[i].name, name) == 0) {
             gilt_resolve_python();
-            return gil_hooks[i].hook;
+            return *gil_hooks[i].real ? gil_hooks[i].hook : NULL;
         }
     return NULL;
 }
@@ -403,6 +510,7 @@ HIDDEN void gilt_thread_exit_checks(gilt_thread *t, int at_process_exit) {
                       t->acquired_site, &t->acquired_site, 1);
     }
     if (!at_process_exit) {
+        if (t->acquisitions) gilt_emit_for(t, t->tid, GILT_ACQUISITION_COUNT, 0, 0, t->acquisitions, 0, 0, NULL, 0);
         gilt_emit_for(t, t->tid, GILT_THREAD_EXIT, 0, 0, (uint64_t)(t->gil == 1), (uint64_t)depth, 0, NULL, 0);
         gilt_flush(t);
     }
@@ -426,6 +534,7 @@ __attribute__((visibility("default"))) int pthread_create(pthread_t *th, const p
     if (!real_pthread_create) real_pthread_create = (__typeof__(real_pthread_create))dlsym(RTLD_NEXT, "pthread_create");
     uint64_t site = RETURN_PC();
     if (!gilt_config.ready || gilt_busy) return real_pthread_create(th, attr, fn, arg);
+    gilt_need_watchdog(); /* the process gets its second thread */
     struct start *s = malloc(sizeof *s);
     if (!s) return real_pthread_create(th, attr, fn, arg);
     gilt_thread *me = gilt_thread_state();
@@ -466,6 +575,7 @@ static int hook_mutex_lock(pthread_mutex_t *m) {
     /* Only a busy mutex is waited for: other errors (and a robust mutex's EOWNERDEAD, which hands it over) are
        the caller's answer as they are. */
     if (rc == EBUSY) {
+        gilt_need_watchdog(); /* in a single-threaded process, only a self-deadlock makes this wait */
         uint64_t t0 = gilt_now();
         begin_wait(t, (uint64_t)m);
         rc = __pthread_mutex_lock(m);
@@ -522,6 +632,7 @@ static void interpreter_wait(pthread_cond_t *c) {
                 while (atomic_load_explicit(&interpreter_unlock_hooked, memory_order_acquire) != 2) __builtin_ia32_pause();
             }
         }
+        gilt_need_watchdog();
         t->waiting_in_interpreter = 1;
         if (gilt_config.timeline && !t->wait_started) t->wait_started = gilt_now();
         begin_wait(t, GILT_LOCK_GIL);
@@ -553,10 +664,13 @@ __attribute__((visibility("default"))) void *dlopen(const char *file, int mode) 
 /* ---- Start-up and process exit. */
 static void at_exit(void) {
     int n = atomic_load(&gilt_thread_count);
+    gilt_thread *me = gilt_thread_state();
     for (int i = 0; i < n && i < GILT_MAX_THREADS; i++) {
         gilt_thread *t = gilt_threads[i];
-        if (t && t->pid == (uint32_t)getpid() && !atomic_load(&t->exited) && t->ensure_depth > 0) {
-            gilt_thread_exit_checks(t, 1);
+        if (t && t->pid == (uint32_t)getpid() && !atomic_load(&t->exited)) {
+            /* Into this thread's own log (the other thread may still be writing its own). */
+            if (me && t->acquisitions) gilt_emit_for(me, t->tid, GILT_ACQUISITION_COUNT, 0, 0, t->acquisitions, 0, 0, NULL, 0);
+            if (t->ensure_depth > 0) gilt_thread_exit_checks(t, 1);
         }
     }
     uint64_t dropped = atomic_load(&gilt_dropped);
@@ -568,6 +682,8 @@ static void after_fork_child(void) {
     /* The child's thread states are copies that write into the parent's files: start afresh. */
     gilt_self = NULL;
     atomic_store(&gilt_thread_count, 0);
+    atomic_store(&gilt_watchdog_started, 0); /* the watchdog thread is not copied; a new one starts when needed */
+    atomic_store(&gilt_tick, 0);
 }
 
 __attribute__((constructor)) static void gilt_init(void) {
@@ -577,8 +693,23 @@ __attribute__((constructor)) static void gilt_init(void) {
     snprintf(gilt_config.dir, sizeof gilt_config.dir, "%s", dir);
     const char *timeout = getenv("GILCHECK_TRACE_HANG_TIMEOUT_MS");
     gilt_config.hang_timeout_ns = (timeout && *timeout ? strtoull(timeout, NULL, 10) : 5000) * 1000000ull;
+    /* GILCHECK_TRACE_TIMELINE: 0 (checks only), exact (every acquisition timed), else sampled (the default). */
     const char *timeline = getenv("GILCHECK_TRACE_TIMELINE");
-    gilt_config.timeline = !(timeline && strcmp(timeline, "0") == 0);
+    gilt_config.timeline = timeline && strcmp(timeline, "0") == 0       ? GILT_TIMELINE_OFF
+                           : timeline && strcmp(timeline, "exact") == 0 ? GILT_TIMELINE_EXACT
+                                                                        : GILT_TIMELINE_SAMPLED;
+    const char *rate = getenv("GILCHECK_TRACE_SAMPLE");
+    unsigned long r = rate && *rate ? strtoul(rate, NULL, 10) : 64;
+    gilt_config.sample_rate = r < 1 ? 1 : r > 1000000 ? 1000000 : (uint32_t)r;
+    const char *long_hold = getenv("GILCHECK_TRACE_LONG_HOLD_MS");
+    unsigned long lh = long_hold && *long_hold ? strtoul(long_hold, NULL, 10) : 16;
+    gilt_config.long_hold_ms = lh < 1 ? 1 : lh > 3600000 ? 3600000 : (uint32_t)lh;
+    /* The watchdog's period: fine enough to time holds against the long-hold threshold (an eighth of it) and to
+       see a hang within a twentieth of its timeout. */
+    uint64_t tick = gilt_config.hang_timeout_ns ? gilt_config.hang_timeout_ns / 1000000ull / 20 : 100;
+    if (tick > 100) tick = 100;
+    if (gilt_config.timeline == GILT_TIMELINE_SAMPLED && tick > gilt_config.long_hold_ms / 8) tick = gilt_config.long_hold_ms / 8;
+    gilt_config.tick_ms = tick < 1 ? 1 : (uint32_t)tick;
     real_pthread_create = (__typeof__(real_pthread_create))dlsym(RTLD_NEXT, "pthread_create");
     pthread_key_create(&exit_key, on_thread_exit);
     pthread_atfork(NULL, NULL, after_fork_child);
@@ -602,5 +733,4 @@ __attribute__((constructor)) static void gilt_init(void) {
     gilt_flush(gilt_self);
     gilt_install_crash_handlers();
     atexit(at_exit);
-    gilt_start_watchdog();
 }

@@ -21,6 +21,7 @@ HIDDEN gilt_thread *gilt_threads[GILT_MAX_THREADS];
 HIDDEN _Atomic int gilt_thread_count;
 HIDDEN _Atomic uint64_t gilt_dropped;
 HIDDEN _Atomic int gilt_dying;
+HIDDEN _Atomic uint64_t gilt_tick;
 HIDDEN __thread gilt_thread *gilt_self TLS_IE;
 /* Set while this thread runs tracer code that may call hooked functions (file creation, dlsym, unwinding). */
 HIDDEN __thread int gilt_busy TLS_IE;
@@ -38,6 +39,10 @@ HIDDEN uint64_t gilt_monotonic_ns(void) {
 
 HIDDEN uint64_t gilt_ticks_to_ns(uint64_t ticks) {
     return (uint64_t)((double)ticks * 1e9 / (double)ticks_per_second);
+}
+
+HIDDEN uint64_t gilt_ns_to_ticks(uint64_t ns) {
+    return (uint64_t)((double)ns * (double)ticks_per_second / 1e9);
 }
 
 /* Estimates the TSC rate against the monotonic clock over about two milliseconds. */
@@ -98,7 +103,9 @@ static gilt_thread *create_thread_state(void) {
         h.ticks_per_second = ticks_per_second;
         h.start_ticks = start_ticks;
         h.start_unix_ns = start_unix_ns;
-        h.options = gilt_config.timeline ? 0 : GILT_OPTION_NO_TIMELINE;
+        h.options = gilt_config.timeline == GILT_TIMELINE_OFF ? GILT_OPTION_NO_TIMELINE
+                    : gilt_config.timeline == GILT_TIMELINE_SAMPLED ? GILT_OPTION_SAMPLED : 0;
+        h.sample_rate = gilt_config.timeline == GILT_TIMELINE_SAMPLED ? gilt_config.sample_rate : 1;
         if (write_all(t->fd, (const char *)&h, sizeof h) != 0) { close(t->fd); t->fd = -1; }
     }
     int slot = atomic_fetch_add(&gilt_thread_count, 1);
@@ -145,17 +152,17 @@ HIDDEN void gilt_emit_for(gilt_thread *t, uint32_t tid, uint16_t kind, uint32_t 
 }
 
 /* The hot path: a payload-free record about the thread itself, with a time the caller already read. */
-HIDDEN void gilt_emit_at(gilt_thread *t, uint64_t time, uint16_t kind, uint32_t detail, uint64_t a, uint64_t b,
-                         uint64_t pc) {
+HIDDEN void gilt_emit_at(gilt_thread *t, uint64_t time, uint16_t kind, uint32_t detail, uint16_t flags, uint64_t a,
+                         uint64_t b, uint64_t pc) {
     if (__builtin_expect(t->fd < 0 || t->used + sizeof(gilt_record) > GILT_BUFFER, 0)) {
-        gilt_emit_for(t, t->tid, kind, detail, 0, a, b, pc, NULL, 0);
+        gilt_emit_for(t, t->tid, kind, detail, flags, a, b, pc, NULL, 0);
         return;
     }
     gilt_record *r = (gilt_record *)(t->buffer + t->used);
     r->magic = GILT_RECORD_MAGIC;
     r->kind = kind;
     r->words = 0;
-    r->flags = 0;
+    r->flags = flags;
     r->tid = t->tid;
     r->detail = detail;
     r->time = time;

@@ -32,7 +32,14 @@ typedef struct gilt_thread {
     int waiting_in_interpreter;
     int fd;
     uint64_t ensure_was_held; /* bit i: the GIL was already held at Ensure number i */
-    uint64_t acquired_at, acquired_site;
+    uint64_t acquired_at;     /* TSC at the current outermost acquisition when it is timed, else 0 */
+    uint64_t acquired_site;
+    uint64_t acquired_tick;   /* gilt_tick at the current outermost acquisition (0: the clock was not running) */
+    uint32_t acquired_flags;  /* GILT_HOLD_* of the current outermost acquisition */
+    uint32_t acquired_api;    /* gilt_api of the current outermost acquisition */
+    uint64_t random;          /* xorshift state for the sampling intervals */
+    int sample_left;          /* outermost acquisitions until the next timed one (sampled timeline) */
+    uint64_t acquisitions;    /* outermost acquisitions by the user's code, all of them */
     uint64_t wait_started; /* TSC at the first wait on the GIL's condition variable of the current acquisition */
     /* Read by the watchdog: what the thread waits for, and a count of its waits (the watchdog measures how
        long the same wait lasts, so the hooks never read a clock for it). */
@@ -49,12 +56,26 @@ typedef struct gilt_thread {
     _Atomic int stack_words, stack_ready;
 } gilt_thread;
 
+/* What the timeline records (gilt_config.timeline). */
+enum { GILT_TIMELINE_OFF = 0, GILT_TIMELINE_SAMPLED = 1, GILT_TIMELINE_EXACT = 2 };
+
 struct gilt_config {
     char dir[4096];
     uint64_t hang_timeout_ns;
     int ready;
-    int timeline; /* record every GIL acquisition and release (hold and wait times, the timeline) */
+    /* GILT_TIMELINE_EXACT: time and record every GIL acquisition. GILT_TIMELINE_SAMPLED (the default): time one
+       uncontended acquisition in `sample_rate`, every contended one, and every hold the coarse clock finds
+       longer than `long_hold_ms`. */
+    int timeline;
+    uint32_t sample_rate;
+    uint32_t long_hold_ms;
+    uint32_t tick_ms; /* period of the watchdog, which also advances gilt_tick */
 };
+
+/* The coarse clock: milliseconds since the tracer started, advanced by the watchdog every tick_ms; 0 while the
+   watchdog is not running (a process that never had a second thread). One load per acquisition and release
+   instead of a TSC read. */
+extern HIDDEN _Atomic uint64_t gilt_tick;
 
 extern HIDDEN struct gilt_config gilt_config;
 extern HIDDEN gilt_thread *gilt_threads[GILT_MAX_THREADS];
@@ -69,6 +90,7 @@ HIDDEN void gilt_clock_init(void);
 HIDDEN uint64_t gilt_now(void);
 HIDDEN uint64_t gilt_monotonic_ns(void);
 HIDDEN uint64_t gilt_ticks_to_ns(uint64_t ticks);
+HIDDEN uint64_t gilt_ns_to_ticks(uint64_t ns);
 HIDDEN uint32_t gilt_gettid(void);
 HIDDEN gilt_thread *gilt_thread_state_slow(void);
 /* This thread's state, created on first use; NULL while the tracer itself is creating it. */
@@ -80,8 +102,8 @@ HIDDEN void gilt_emit(uint16_t kind, uint32_t detail, uint16_t flags, uint64_t a
                       const uint64_t *payload, uint16_t words);
 HIDDEN void gilt_emit_for(gilt_thread *t, uint32_t tid, uint16_t kind, uint32_t detail, uint16_t flags, uint64_t a,
                           uint64_t b, uint64_t pc, const uint64_t *payload, uint16_t words);
-HIDDEN void gilt_emit_at(gilt_thread *t, uint64_t time, uint16_t kind, uint32_t detail, uint64_t a, uint64_t b,
-                         uint64_t pc);
+HIDDEN void gilt_emit_at(gilt_thread *t, uint64_t time, uint16_t kind, uint32_t detail, uint16_t flags, uint64_t a,
+                         uint64_t b, uint64_t pc);
 HIDDEN void gilt_flush(gilt_thread *t);
 HIDDEN void gilt_flush_all(void);
 HIDDEN void gilt_install_crash_handlers(void);
@@ -104,6 +126,13 @@ HIDDEN void gilt_note_acquire(gilt_thread *t, uint64_t lock, uint64_t site);
 HIDDEN void gilt_thread_exit_checks(gilt_thread *t, int at_process_exit);
 
 /* watchdog.c */
+/* Starts the watchdog thread once: when the process gets its second thread, or when a single thread is about to
+   wait on a lock (only a self-deadlock can hang it then). Until then the process stays single-threaded, which
+   keeps glibc's lock-free fast paths (its mutexes skip the lock prefix) as fast as in the untraced run. */
 HIDDEN void gilt_start_watchdog(void);
+extern HIDDEN _Atomic int gilt_watchdog_started;
+static inline void gilt_need_watchdog(void) {
+    if (__builtin_expect(!atomic_load_explicit(&gilt_watchdog_started, memory_order_relaxed), 0)) gilt_start_watchdog();
+}
 
 #endif

@@ -1,6 +1,8 @@
-/* The watchdog: a thread that wakes every few milliseconds, and when some thread has waited for the GIL or a
- * mutex longer than the hang timeout, records every thread's stack and what it waits for and holds, then ends
- * the process with exit status 86 (the log is already on disk: it is written through shared mappings). */
+/* The watchdog: a thread that wakes every few milliseconds, advances the coarse clock (gilt_tick) and, when some
+ * thread has waited for the GIL or a mutex longer than the hang timeout, records every thread's stack and what it
+ * waits for and holds, writes every log out and ends the process with exit status 86. It starts with the
+ * process's second thread (or a single thread's first wait on a busy lock), so a single-threaded program stays
+ * single-threaded under the tracer. */
 #include "shim.h"
 
 #include <execinfo.h>
@@ -72,6 +74,14 @@ static void hang(gilt_thread *self, gilt_thread *victim, uint64_t lock, uint64_t
     _exit(GILT_HANG_EXIT);
 }
 
+HIDDEN _Atomic int gilt_watchdog_started;
+static uint64_t watchdog_origin_ns;
+
+static void advance_tick(uint64_t now) {
+    uint64_t ms = (now - watchdog_origin_ns) / 1000000ull;
+    atomic_store_explicit(&gilt_tick, ms ? ms + 1 : 1, memory_order_relaxed);
+}
+
 static void *watchdog(void *unused) {
     (void)unused;
     gilt_thread *self = gilt_thread_state();
@@ -79,21 +89,24 @@ static void *watchdog(void *unused) {
     self->internal = 1;
     gilt_busy = 1; /* nothing this thread does is the user's */
     uint32_t pid = (uint32_t)getpid();
-    long period = (long)(gilt_config.hang_timeout_ns / 1000000ull / 20);
-    if (period < 5) period = 5;
-    if (period > 100) period = 100;
+    long period = (long)gilt_config.tick_ms;
     /* Per thread slot: the wait (its sequence number) seen at the last look, and since when. */
     static uint64_t seen_seq[GILT_MAX_THREADS], seen_since[GILT_MAX_THREADS];
+    memset(seen_since, 0, sizeof seen_since); /* a forked child's watchdog starts afresh */
     for (;;) {
         pause_ms(period);
         uint64_t now = gilt_monotonic_ns();
+        advance_tick(now);
+        if (gilt_config.hang_timeout_ns == 0) continue;
         int n = atomic_load(&gilt_thread_count);
         if (n > GILT_MAX_THREADS) n = GILT_MAX_THREADS;
         for (int i = 0; i < n; i++) {
             gilt_thread *t = gilt_threads[i];
             if (!live(t, pid)) continue;
             uint64_t on = atomic_load_explicit(&t->waiting_on, memory_order_acquire);
-            uint64_t seq = atomic_load_explicit(&t->wait_seq, memory_order_relaxed);
+            /* A GIL wait in the hooks ends with an acquisition, a mutex wait bumps wait_seq: either way a new wait
+               changes the sum. */
+            uint64_t seq = atomic_load_explicit(&t->wait_seq, memory_order_relaxed) + t->acquisitions;
             if (!on) { seen_since[i] = 0; continue; }
             if (seen_since[i] == 0 || seen_seq[i] != seq) { seen_seq[i] = seq; seen_since[i] = now; continue; }
             uint64_t waited = now - seen_since[i] + (uint64_t)period * 1000000ull / 2;
@@ -104,7 +117,11 @@ static void *watchdog(void *unused) {
 }
 
 HIDDEN void gilt_start_watchdog(void) {
-    if (gilt_config.hang_timeout_ns == 0) return;
+    int expected = 0;
+    if (!gilt_config.ready || !atomic_compare_exchange_strong(&gilt_watchdog_started, &expected, 1)) return;
+    if (gilt_config.hang_timeout_ns == 0 && gilt_config.timeline != GILT_TIMELINE_SAMPLED) return;
+    watchdog_origin_ns = gilt_monotonic_ns();
+    advance_tick(watchdog_origin_ns); /* running from now on: holds taken from here are timed by it */
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = sample_stack;

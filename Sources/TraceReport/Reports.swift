@@ -103,7 +103,13 @@ public struct TraceTextReport {
             }
         }
         if !a.sites.isEmpty {
-            out += "GIL acquisition sites (hold and wait times: p50 / p99 / max):\n"
+            if let rate = a.sampleRate {
+                out += "GIL acquisition sites (hold and wait times: p50 / p99 / max; sampled: every wait of 1 ms or more and"
+                    + " every long hold recorded, 1 in \(rate) of the others; counts and percentiles are estimates,"
+                    + " --exact-timeline records all):\n"
+            } else {
+                out += "GIL acquisition sites (hold and wait times: p50 / p99 / max):\n"
+            }
             out += "  " + pad("count", 8) + pad("hold", 30) + pad("wait", 30) + "  site\n"
             for s in a.sites.prefix(maxSites) {
                 func summary(_ d: DurationSummary) -> String {
@@ -148,7 +154,10 @@ public struct TraceJSONReport {
         var processes: [ProcessSummary]
         var warnings: [String]
         var summary: Summary
+        /// Present when the timeline was sampled: see docs/trace-json-schema.md.
+        var sampling: Sampling?
     }
+    struct Sampling: Encodable { var rate: Int; var longWaitMs: Double }
     struct Tool: Encodable { var name: String; var version: String }
     struct Summary: Encodable { var findings: Int; var errors: Int; var warnings: Int }
     struct TerminationJSON: Encodable {
@@ -173,7 +182,8 @@ public struct TraceJSONReport {
             exitStatus: report.exitStatus.rawValue, findings: a.findings, threads: a.threads, sites: a.sites, events: a.events,
             processes: a.processes, warnings: a.warnings,
             summary: Summary(findings: a.findings.count, errors: a.findings.filter { $0.severity == .error }.count,
-                             warnings: a.findings.filter { $0.severity == .warning }.count))
+                             warnings: a.findings.filter { $0.severity == .warning }.count),
+            sampling: a.sampleRate.map { Sampling(rate: $0, longWaitMs: TraceFormat.longWaitNs / 1e6) })
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         guard let data = try? encoder.encode(doc), let text = String(data: data, encoding: .utf8) else { return "{}\n" }

@@ -162,7 +162,9 @@ public struct TraceAnalyzer {
         let threads = ordered.flatMap { p in
             p.threads.values.sorted(by: { ($0.isMain ? 0 : 1, $0.first) < ($1.isMain ? 0 : 1, $1.first) }).map { t in
                 let s = context.threadStats[ThreadKey(pid: p.pid, tid: t.tid)] ?? ThreadCounters()
-                return ThreadStatistics(pid: p.pid, tid: t.tid, name: t.ref.name, acquisitions: s.acquisitions,
+                let key = ThreadKey(pid: p.pid, tid: t.tid)
+                return ThreadStatistics(pid: p.pid, tid: t.tid, name: t.ref.name,
+                                        acquisitions: context.exactAcquisitions[key] ?? Int(s.acquisitions.rounded()),
                                         nestedAcquisitions: s.nested, heldMs: roundedToNanoseconds(s.heldNs / 1e6),
                                         waitedMs: roundedToNanoseconds(s.waitedNs / 1e6),
                                         longestHoldMs: roundedToNanoseconds(s.longestNs / 1e6), events: t.events)
@@ -173,6 +175,7 @@ public struct TraceAnalyzer {
             processes: ordered.map { ProcessSummary(pid: $0.pid, ppid: $0.ppid, command: $0.command, threads: $0.threads.count) },
             timeline: Timeline(durationMs: max(0, end - origin) / 1e6, longHoldMs: options.longHoldMs, lanes: lanes),
             watchdogFired: ordered.contains { $0.events.contains { $0.record.recordKind == .hang } },
+            sampleRate: context.sampleRate,
             warnings: warnings + (logs.contains { $0.header.timelineOff }
                 ? ["GIL acquisitions were not recorded (--no-timeline): no hold or wait statistics, no timeline, no gil-long-hold"]
                 : []))
@@ -474,7 +477,13 @@ public struct TraceAnalyzer {
         for e in p.events {
             let r = e.record
             let key = ThreadKey(pid: p.pid, tid: r.tid)
+            // With a sampled timeline a recorded hold stands for itself when it waited long or held long (all of
+            // those are recorded), else for `sampleRate` holds of which it was a random pick.
+            let flags = HoldFlags(rawValue: r.flags)
+            let rate = e.header.timelineSampled ? Double(max(1, e.header.sampleRate)) : 1
             switch r.recordKind {
+            case .acquisitionCount:
+                c.exactAcquisitions[key, default: 0] += Int(r.a)
             case .gilAcquire:
                 let site = c.siteKey(pid: p.pid, address: r.pc)
                 if r.b == 1 {
@@ -482,10 +491,17 @@ public struct TraceAnalyzer {
                     c.threadStats[key, default: ThreadCounters()].nested += 1
                     continue
                 }
+                if e.header.timelineSampled { c.sampleRate = max(c.sampleRate ?? 1, Int(rate)) }
+                // Waits: every long one is recorded; the countdown samples the rest. A hold recorded only because it
+                // was long is not part of that sample (its wait is not known either).
+                let weight = flags.contains(.waited) ? 1 : flags.contains(.sampled) ? rate : flags.isEmpty ? 1 : 0
                 let waited = e.ns(ticks: r.a)
-                c.threadStats[key, default: ThreadCounters()].acquisitions += 1
-                c.threadStats[key, default: ThreadCounters()].waitedNs += waited
-                c.updateSite(site, pid: p.pid, address: r.pc, api: r.detail) { $0.acquisitions += 1; $0.waits.append(waited) }
+                c.threadStats[key, default: ThreadCounters()].acquisitions += weight
+                c.threadStats[key, default: ThreadCounters()].waitedNs += waited * weight
+                c.updateSite(site, pid: p.pid, address: r.pc, api: r.detail) {
+                    $0.acquisitions += weight
+                    if weight > 0 { $0.waits.append(Weighted(value: waited, weight: weight)) }
+                }
                 if r.a > 0 {
                     c.spans[key, default: []].append(TimelineSpan(kind: .wait, startMs: c.ms(e.time - waited), endMs: c.ms(e.time),
                                                                   long: false, open: false, label: "waiting for the GIL"))
@@ -500,12 +516,13 @@ public struct TraceAnalyzer {
                     held = e.time - o.start
                     if acquiredAt == 0 { acquiredAt = o.site }
                 }
+                let weight = flags.contains(.waited) || flags.contains(.long) ? 1 : flags.contains(.sampled) ? rate : 1
                 let api = open[r.tid].map(\.api) ?? 0
                 open[r.tid] = nil
                 depth[r.tid] = 0
                 let site = c.siteKey(pid: p.pid, address: acquiredAt)
-                c.updateSite(site, pid: p.pid, address: acquiredAt, api: api) { $0.holds.append(held) }
-                c.threadStats[key, default: ThreadCounters()].heldNs += held
+                c.updateSite(site, pid: p.pid, address: acquiredAt, api: api) { $0.holds.append(Weighted(value: held, weight: weight)) }
+                c.threadStats[key, default: ThreadCounters()].heldNs += held * weight
                 c.threadStats[key, default: ThreadCounters()].longestNs = max(c.threadStats[key]!.longestNs, held)
                 // Holds that start at Py_Initialize or end at Py_Finalize belong to the interpreter's start-up and
                 // shutdown, when no other thread can run Python anyway: not the interactive holds the rule is about.
@@ -545,7 +562,8 @@ struct ThreadKey: Hashable { var pid: UInt32; var tid: UInt32 }
 struct ThreadKeyAddress: Hashable { var pid: UInt32; var address: UInt64; var isReturn: Bool }
 
 struct ThreadCounters {
-    var acquisitions = 0
+    /// Estimated from the recorded holds (weighted) when the timeline is sampled.
+    var acquisitions = 0.0
     var nested = 0
     var heldNs = 0.0
     var waitedNs = 0.0
@@ -556,9 +574,10 @@ struct SiteCounters {
     var frame: StackFrame
     var location: String
     var api: UInt32
-    var acquisitions = 0
-    var holds: [Double] = []
-    var waits: [Double] = []
+    /// Estimated (weighted) when the timeline is sampled.
+    var acquisitions = 0.0
+    var holds: [Weighted] = []
+    var waits: [Weighted] = []
 }
 
 struct LongHold {
@@ -581,6 +600,10 @@ struct Context {
     var sites: [String: SiteCounters] = [:]
     var siteNames: [String: String] = [:]
     var longHolds: [String: [LongHold]] = [:]
+    /// Outermost acquisitions per thread as counted by the library (exact even with a sampled timeline).
+    var exactAcquisitions: [ThreadKey: Int] = [:]
+    /// The largest sampling rate of the run's logs (nil: every hold was recorded).
+    var sampleRate: Int?
 
     init(origin: Double, options: TraceAnalysisOptions, resolver: AddressResolver) {
         self.origin = origin
@@ -617,8 +640,9 @@ struct Context {
     func siteStatistics() -> [SiteStatistics] {
         sites.values.map { s in
             SiteStatistics(site: s.location, function: s.frame.function,
-                           api: (TracedAPI(rawValue: s.api) ?? .none).functionName, acquisitions: s.acquisitions,
-                           hold: DurationSummary(s.holds.map { $0 / 1e6 }), wait: DurationSummary(s.waits.map { $0 / 1e6 }))
+                           api: (TracedAPI(rawValue: s.api) ?? .none).functionName, acquisitions: Int(s.acquisitions.rounded()),
+                           hold: DurationSummary(weighted: s.holds.map { Weighted(value: $0.value / 1e6, weight: $0.weight) }),
+                           wait: DurationSummary(weighted: s.waits.map { Weighted(value: $0.value / 1e6, weight: $0.weight) }))
         }
         .sorted { ($0.hold.total, $0.site) > ($1.hold.total, $1.site) }
     }
@@ -628,10 +652,10 @@ struct Context {
             guard let worst = list.max(by: { $0.heldNs < $1.heldNs }), let p = processes[worst.pid] else { continue }
             let s = sites[key]
             let api = (TracedAPI(rawValue: s?.api ?? 0) ?? .none)
-            let total = s?.holds.count ?? list.count
+            let total = max(list.count, Int((s?.holds.reduce(0) { $0 + $1.weight } ?? 0).rounded()))
             let longest = formatDuration(worst.heldNs / 1e6)
             let message = "the GIL was held for \(longest) after \(api == .none ? "an acquisition" : api.functionName + "()") here"
-                + " (\(list.count) of \(total) hold\(total == 1 ? "" : "s") longer than \(formatDuration(options.longHoldMs)))"
+                + " (\(list.count) of \(sampleRate == nil ? "" : "about ")\(total) hold\(total == 1 ? "" : "s") longer than \(formatDuration(options.longHoldMs)))"
             var related: [RelatedStack] = []
             if worst.releasedAt != 0 {
                 related.append(RelatedStack(message: "the longest hold ended here", thread: p.thread(worst.tid).ref,

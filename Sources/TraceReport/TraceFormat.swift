@@ -13,6 +13,8 @@ public enum TraceFormat {
     public static let gilLock: UInt64 = 1
     /// The status the library's watchdog ends a hung process with, after writing a `hang` record.
     public static let watchdogExitStatus: Int32 = 86
+    /// With a sampled timeline, every acquisition that waited this long for the GIL is recorded (GILT_LONG_WAIT_NS).
+    public static let longWaitNs: Double = 1_000_000
     /// Log file names: `gilcheck.<pid>.<tid>.trace`.
     public static func isLogFileName(_ name: String) -> Bool {
         name.hasPrefix("gilcheck.") && name.hasSuffix(".trace")
@@ -34,6 +36,19 @@ public enum RecordKind: UInt16, Sendable, CaseIterable {
     case dropped = 12
     case mutexWait = 13
     case pythonStack = 14
+    case acquisitionCount = 15
+}
+
+/// Why a hold was recorded (`gilt_hold_flags`, the flags of acquisition and release records).
+public struct HoldFlags: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt16
+    public init(rawValue: UInt16) { self.rawValue = rawValue }
+    /// Picked by the sampling countdown: stands for `sampleRate` holds like it, unless also waited or long.
+    public static let sampled = HoldFlags(rawValue: 1)
+    /// The acquisition waited `TraceFormat.longWaitNs` or more: every such hold is recorded.
+    public static let waited = HoldFlags(rawValue: 2)
+    /// Held longer than the long-hold threshold: every such hold is recorded.
+    public static let long = HoldFlags(rawValue: 4)
 }
 
 public struct ModuleFlags: OptionSet, Sendable, Hashable {
@@ -99,13 +114,19 @@ public struct TraceFileHeader: Sendable, Equatable {
     public var startUnixNs: UInt64
     /// GILT_OPTION_* bits (offset 48).
     public var options: UInt32
+    /// With a sampled timeline: one uncontended, short hold in this many is recorded (offset 52).
+    public var sampleRate: UInt32
 
     /// The library ran with GILCHECK_TRACE_TIMELINE=0: no acquisition or release records.
     public var timelineOff: Bool { options & 1 != 0 }
+    /// The timeline is sampled (the default): see `HoldFlags`.
+    public var timelineSampled: Bool { options & 2 != 0 }
 
     public init(version: UInt32 = TraceFormat.version, pid: UInt32, tid: UInt32, ppid: UInt32,
-                ticksPerSecond: UInt64, startTicks: UInt64, startUnixNs: UInt64, options: UInt32 = 0) {
+                ticksPerSecond: UInt64, startTicks: UInt64, startUnixNs: UInt64, options: UInt32 = 0,
+                sampleRate: UInt32 = 1) {
         self.options = options
+        self.sampleRate = sampleRate
         self.version = version
         self.pid = pid
         self.tid = tid
@@ -216,7 +237,7 @@ public enum EventLogReader {
             func u16(_ at: Int) -> UInt16 { UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt16.self)) }
             let header = TraceFileHeader(version: u32(8), pid: u32(12), tid: u32(16), ppid: u32(20),
                                          ticksPerSecond: u64(24), startTicks: u64(32), startUnixNs: u64(40),
-                                         options: u32(48))
+                                         options: u32(48), sampleRate: u32(52))
             guard header.version == TraceFormat.version else { throw TraceLogError.unsupportedVersion(path, header.version) }
             var records: [TraceRecord] = []
             var offset = TraceFormat.fileHeaderSize

@@ -145,6 +145,28 @@ public struct DurationSummary: Codable, Sendable, Hashable {
     public var max: Double
     public var total: Double
 
+    /// Weighted nearest-rank percentiles: a value of weight w counts as w values (a sampled hold stands for the holds
+    /// it was picked from). `count` and `total` are then estimates.
+    public init(weighted values: [Weighted]) {
+        let sorted = values.filter { $0.weight > 0 }.sorted { $0.value < $1.value }
+        let weight = sorted.reduce(0) { $0 + $1.weight }
+        count = Int(weight.rounded())
+        func rank(_ p: Double) -> Double {
+            guard !sorted.isEmpty else { return 0 }
+            let target = p / 100 * weight
+            var cumulative = 0.0
+            for v in sorted {
+                cumulative += v.weight
+                if cumulative >= target - 1e-9 { return roundedToNanoseconds(v.value) }
+            }
+            return roundedToNanoseconds(sorted[sorted.count - 1].value)
+        }
+        p50 = rank(50)
+        p99 = rank(99)
+        max = roundedToNanoseconds(sorted.last?.value ?? 0)
+        total = roundedToNanoseconds(sorted.reduce(0) { $0 + $1.value * $1.weight })
+    }
+
     /// Nearest-rank percentiles.
     public init(_ values: [Double]) {
         let sorted = values.sorted().map(roundedToNanoseconds)
@@ -159,6 +181,13 @@ public struct DurationSummary: Codable, Sendable, Hashable {
         max = sorted.last ?? 0
         total = roundedToNanoseconds(sorted.reduce(0, +))
     }
+}
+
+/// A duration and how many it stands for.
+public struct Weighted: Sendable, Hashable {
+    public var value: Double
+    public var weight: Double
+    public init(value: Double, weight: Double) { self.value = value; self.weight = weight }
 }
 
 /// Milliseconds rounded to whole nanoseconds, so that reports do not print 16 meaningless digits.
@@ -292,6 +321,10 @@ public struct TraceAnalysis: Sendable {
     public var timeline: Timeline
     /// The run contains a hang record (the watchdog fired).
     public var watchdogFired: Bool
+    /// The timeline was sampled: one uncontended, short hold in this many was recorded (nil: every hold was).
+    /// Per-site counts, hold and wait totals and percentiles are then estimates; per-thread acquisition counts
+    /// are exact.
+    public var sampleRate: Int?
     /// Problems reading the logs (unreadable files), for stderr and the report.
     public var warnings: [String]
 }

@@ -76,8 +76,12 @@ struct TraceOptions: ParsableArguments {
     var disable: String?
     @Flag(name: .customLong("no-symbolize"), help: "Show module+offset instead of running addr2line on stack addresses.")
     var noSymbolize = false
-    @Flag(name: .customLong("no-timeline"), help: "Checks only: do not record every GIL acquisition (no timeline, statistics or gil-long-hold; the lowest overhead).")
+    @Flag(name: .customLong("no-timeline"), help: "Checks only: record no GIL holds (no timeline, statistics or gil-long-hold).")
     var noTimeline = false
+    @Flag(name: .customLong("exact-timeline"), help: "Time and record every GIL acquisition (the full timeline and exact statistics; about 100 ns per acquisition). By default every wait of 1 ms or more and every long hold is recorded, and a random 1 in --sample of the others.")
+    var exactTimeline = false
+    @Option(name: .customLong("sample"), help: ArgumentHelp("With the default sampled timeline, record one in N of the uncontended, short GIL holds.", valueName: "N"))
+    var sample: Int = 64
 
     /// Runs `command` under the trace library (or reads the logs in `fromLogs`), prints the report, and exits with
     /// the documented status (throws `ExitCode` when it is not 0).
@@ -94,6 +98,8 @@ struct TraceOptions: ParsableArguments {
         }
         let enabled = ruleSet(only, "--only")
         let disabled = ruleSet(disable, "--disable") ?? []
+        if noTimeline && exactTimeline { traceFail(.usage, "--no-timeline and --exact-timeline: choose one") }
+        if sample < 1 || sample > 1_000_000 { traceFail(.usage, "--sample \(sample): expected a whole number from 1 to 1000000") }
         let longHoldMs: Double
         let hangMs: Double
         do {
@@ -137,7 +143,10 @@ struct TraceOptions: ParsableArguments {
             childEnvironment["GILCHECK_TRACE_DIR"] = logDirectory
             childEnvironment["GILCHECK_TRACE_HANG_TIMEOUT_MS"] = String(max(1, Int(hangMs.rounded())))
             childEnvironment["GILCHECK_TRACE_WATCH_FILE"] = watchFile
+            childEnvironment["GILCHECK_TRACE_LONG_HOLD_MS"] = String(max(1, Int(longHoldMs.rounded(.down))))
+            childEnvironment["GILCHECK_TRACE_SAMPLE"] = String(sample)
             if noTimeline { childEnvironment["GILCHECK_TRACE_TIMELINE"] = "0" }
+            if exactTimeline { childEnvironment["GILCHECK_TRACE_TIMELINE"] = "exact" }
             do {
                 termination = try runChild(command, environment: childEnvironment)
             } catch {

@@ -14,11 +14,12 @@ import Testing
 struct TestLogWriter {
     private(set) var data = Data()
 
-    init(pid: UInt32, tid: UInt32, ppid: UInt32 = 1) {
+    init(pid: UInt32, tid: UInt32, ppid: UInt32 = 1, options: UInt32 = 0, sampleRate: UInt32 = 1) {
         data.append(contentsOf: Array("GILTRC01".utf8))
         put32(1); put32(pid); put32(tid); put32(ppid)
         put64(TestClock.ticksPerSecond); put64(TestClock.startTicks); put64(TestClock.startUnixNs)
-        data.append(contentsOf: [UInt8](repeating: 0, count: 16))
+        put32(options); put32(sampleRate)
+        data.append(contentsOf: [UInt8](repeating: 0, count: 8))
     }
 
     mutating func record(_ kind: RecordKind, tid: UInt32, time: UInt64, flags: UInt16 = 0, detail: UInt32 = 0,
@@ -79,8 +80,8 @@ enum FakeProgram {
     ]
     static func pc(_ offset: UInt64) -> UInt64 { userBase + offset }
 
-    static func startLog(tid: UInt32 = pid) -> TestLogWriter {
-        var w = TestLogWriter(pid: pid, tid: tid)
+    static func startLog(tid: UInt32 = pid, options: UInt32 = 0, sampleRate: UInt32 = 1) -> TestLogWriter {
+        var w = TestLogWriter(pid: pid, tid: tid, options: options, sampleRate: sampleRate)
         if tid == pid {
             w.record(.processStart, tid: pid, time: 0, a: UInt64(pid), b: 1, payload: TestLogWriter.words(["./worker", "--threads", "2"]))
             w.record(.module, tid: pid, time: 0, flags: ModuleFlags.user.rawValue, a: userBase, b: userBase + 0x10000,
@@ -137,6 +138,13 @@ struct TraceReportTests {
         #expect(MemoryLayout<gilt_record>.offset(of: \gilt_record.pc) == 40)
         #expect(MemoryLayout<gilt_file_header>.offset(of: \gilt_file_header.ticks_per_second) == 24)
         #expect(MemoryLayout<gilt_file_header>.offset(of: \gilt_file_header.start_unix_ns) == 40)
+        #expect(MemoryLayout<gilt_file_header>.offset(of: \gilt_file_header.options) == 48)
+        #expect(MemoryLayout<gilt_file_header>.offset(of: \gilt_file_header.sample_rate) == 52)
+        #expect(GILT_OPTION_SAMPLED == 2 && GILT_OPTION_NO_TIMELINE == 1)
+        #expect(HoldFlags.sampled.rawValue == UInt16(GILT_HOLD_SAMPLED.rawValue))
+        #expect(HoldFlags.waited.rawValue == UInt16(GILT_HOLD_WAITED.rawValue))
+        #expect(HoldFlags.long.rawValue == UInt16(GILT_HOLD_LONG.rawValue))
+        #expect(TraceFormat.longWaitNs == Double(GILT_LONG_WAIT_NS))
         #expect(UInt16(GILT_RECORD_MAGIC) == TraceFormat.recordMagic)
         #expect(UInt32(GILT_VERSION) == TraceFormat.version)
         #expect(UInt64(GILT_LOCK_GIL) == TraceFormat.gilLock)
@@ -145,6 +153,7 @@ struct TraceReportTests {
             (.threadExit, GILT_THREAD_EXIT), (.gilAcquire, GILT_GIL_ACQUIRE), (.gilRelease, GILT_GIL_RELEASE),
             (.finding, GILT_FINDING), (.lockEdge, GILT_LOCK_EDGE), (.hang, GILT_HANG), (.threadStack, GILT_THREAD_STACK),
             (.apiName, GILT_API_NAME), (.dropped, GILT_DROPPED), (.mutexWait, GILT_MUTEX_WAIT), (.pythonStack, GILT_PYTHON_STACK),
+            (.acquisitionCount, GILT_ACQUISITION_COUNT),
         ]
         #expect(kinds.count == RecordKind.allCases.count)
         for (swift, c) in kinds { #expect(UInt32(swift.rawValue) == c.rawValue) }
@@ -372,6 +381,46 @@ struct TraceReportTests {
         #expect(a.timeline.lanes.first?.spans.filter { $0.kind == .held }.count == 100)
         #expect(TraceExitStatus.decide(findings: a.findings, termination: .exited(0)) == .findings)
         #expect(DurationSummary([]).p99 == 0)
+    }
+
+    @Test("a sampled timeline: sampled holds stand for the rate, long waits and long holds for themselves; thread counts are exact")
+    func sampledStatistics() throws {
+        var w = P.startLog(options: 2, sampleRate: 10)
+        var t: UInt64 = 1_000_000
+        func hold(_ flags: HoldFlags, wait: Double, held: Double) {
+            w.record(.gilAcquire, tid: P.pid, time: t, flags: flags.rawValue, detail: TracedAPI.gilStateEnsure.rawValue,
+                     a: TestClock.ms(wait), pc: P.pc(0x1301))
+            t += TestClock.ms(held)
+            w.record(.gilRelease, tid: P.pid, time: t, flags: flags.rawValue, detail: TracedAPI.gilStateRelease.rawValue,
+                     a: TestClock.ms(held), b: P.pc(0x1301), pc: P.pc(0x1201))
+            t += 1000
+        }
+        // 5 sampled short holds of 1 ms (standing for 50), one contended acquisition that waited 3 ms, and one hold
+        // the coarse clock found long (40 ms; not part of the sample, its wait unknown).
+        for _ in 0..<5 { hold(.sampled, wait: 0, held: 1) }
+        hold(.waited, wait: 3, held: 2)
+        hold(.long, wait: 0, held: 40)
+        w.record(.acquisitionCount, tid: P.pid, time: t, a: 57)
+        let a = try analyze([w])
+        let site = try #require(a.sites.first)
+        #expect(a.sampleRate == 10)
+        #expect(site.acquisitions == 51)
+        #expect(site.hold.count == 52)
+        #expect(abs(site.hold.p50 - 1) < 1e-9)
+        #expect(abs(site.hold.max - 40) < 1e-9)
+        #expect(abs(site.hold.total - (50 + 2 + 40)) < 1e-6)
+        #expect(site.wait.count == 51)
+        #expect(abs(site.wait.p50) < 1e-9)
+        #expect(abs(site.wait.max - 3) < 1e-9)
+        let thread = try #require(a.threads.first)
+        #expect(thread.acquisitions == 57)
+        #expect(abs(thread.heldMs - 92) < 1e-6)
+        let long = try #require(a.findings.first { $0.ruleId == "gil-long-hold" })
+        #expect(long.message == "the GIL was held for 40.0 ms after PyGILState_Ensure() here (1 of about 52 holds longer than 16.0 ms)")
+        let text = TraceTextReport().render(TraceRunReport(command: ["./worker"], termination: .exited(0), analysis: a, toolVersion: "test"))
+        #expect(text.contains("1 in 10 of the others"))
+        let json = TraceJSONReport().render(TraceRunReport(command: ["./worker"], termination: .exited(0), analysis: a, toolVersion: "test"))
+        #expect(json.contains("\"sampling\""))
     }
 
     @Test("chrome output is trace-event JSON; json, sarif and html render the same findings")

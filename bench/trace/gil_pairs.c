@@ -36,19 +36,33 @@ int main(int argc, char **argv) {
     long n = atol(argv[2]);
     Py_Initialize();
     double t0, t1;
+    /* The micro modes time 20 batches of n/20 pairs and keep the fastest batch: interrupts, other processes
+       and a busy hypervisor only ever add time, so the minimum is the cost of the pair itself. */
+    int batches = 20;
+    long per = n / batches > 0 ? n / batches : 1;
+    double best = 1e30;
     if (!strcmp(mode, "nested")) {
-        t0 = now();
-        for (long i = 0; i < n; i++) { PyGILState_STATE g = PyGILState_Ensure(); PyGILState_Release(g); }
-        t1 = now();
+        for (int b = 0; b < batches; b++) {
+            t0 = now();
+            for (long i = 0; i < per; i++) { PyGILState_STATE g = PyGILState_Ensure(); PyGILState_Release(g); }
+            t1 = now();
+            if (t1 - t0 < best) best = t1 - t0;
+        }
     } else if (!strcmp(mode, "save")) {
-        t0 = now();
-        for (long i = 0; i < n; i++) { PyThreadState *s = PyEval_SaveThread(); PyEval_RestoreThread(s); }
-        t1 = now();
+        for (int b = 0; b < batches; b++) {
+            t0 = now();
+            for (long i = 0; i < per; i++) { PyThreadState *s = PyEval_SaveThread(); PyEval_RestoreThread(s); }
+            t1 = now();
+            if (t1 - t0 < best) best = t1 - t0;
+        }
     } else if (!strcmp(mode, "ensure")) {
         PyThreadState *main_state = PyEval_SaveThread();
-        t0 = now();
-        for (long i = 0; i < n; i++) { PyGILState_STATE g = PyGILState_Ensure(); PyGILState_Release(g); }
-        t1 = now();
+        for (int b = 0; b < batches; b++) {
+            t0 = now();
+            for (long i = 0; i < per; i++) { PyGILState_STATE g = PyGILState_Ensure(); PyGILState_Release(g); }
+            t1 = now();
+            if (t1 - t0 < best) best = t1 - t0;
+        }
         PyEval_RestoreThread(main_state);
     } else if (!strcmp(mode, "threads")) {
         int threads = argc > 3 ? atoi(argv[3]) : 4;
@@ -66,6 +80,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     Py_FinalizeEx();
-    printf("%.3f\n", (t1 - t0) * 1e9 / (double)n);
+    if (best < 1e30) printf("%.3f\n", best * 1e9 / (double)per);
+    else printf("%.3f\n", (t1 - t0) * 1e9 / (double)n);
     return 0;
 }

@@ -29,7 +29,8 @@ typedef struct gilt_file_header {
     uint64_t start_ticks;   /* `time` when the process started being traced */
     uint64_t start_unix_ns; /* wall-clock time at the same instant */
     uint32_t options;       /* GILT_OPTION_* */
-    uint8_t reserved[12];
+    uint32_t sample_rate;   /* GILT_OPTION_SAMPLED: one uncontended acquisition in this many is timed */
+    uint8_t reserved[8];
 } gilt_file_header;
 
 typedef struct gilt_record {
@@ -56,10 +57,12 @@ enum gilt_kind {
     /* The thread ended. a = 1 when it still held the GIL, b = live Ensure states. */
     GILT_THREAD_EXIT = 4,
     /* The user's code took the GIL. detail = gilt_api, a = ticks spent waiting, b = 1 when the thread already
-       held it (a nested PyGILState_Ensure), pc = call site. */
+       held it (a nested PyGILState_Ensure), pc = call site, flags = GILT_HOLD_*. */
     GILT_GIL_ACQUIRE = 5,
     /* The user's code let the GIL go. detail = gilt_api, a = ticks the GIL was held since the matching outermost
-       acquisition (0 when nested or unknown), b = call site of that acquisition, pc = call site. */
+       acquisition (0 when nested or unknown), b = call site of that acquisition, pc = call site,
+       flags = GILT_HOLD_* (those of the acquisition). With a sampled timeline only some holds are recorded,
+       each as an ACQUIRE/RELEASE pair with the same flags. */
     GILT_GIL_RELEASE = 6,
     /* A fault seen at run time. detail = gilt_finding, flags = gilt_api involved (or 0), a and b as listed at
        gilt_finding, pc = call site. Payload: the native stack. */
@@ -84,6 +87,10 @@ enum gilt_kind {
     /* The Python stack of the thread when it recorded the GILT_LOCK_EDGE a -> b just before (only when it held
        the GIL then). Payload: one line per frame, innermost first, "function (file:line)\n", NUL-padded. */
     GILT_PYTHON_STACK = 14,
+    /* How many outermost GIL acquisitions the user's code on thread `tid` made, all of them (exact whether or not
+       the timeline is sampled). a = that count. Written when the thread ends and, for threads still running, when
+       the process exits. */
+    GILT_ACQUISITION_COUNT = 15,
 };
 
 enum gilt_module_flags {
@@ -97,6 +104,22 @@ enum gilt_module_flags {
 
 /* File header options. */
 #define GILT_OPTION_NO_TIMELINE 1u /* GILCHECK_TRACE_TIMELINE=0: no GILT_GIL_ACQUIRE/RELEASE records */
+#define GILT_OPTION_SAMPLED 2u     /* a sampled timeline: see gilt_hold_flags and the header's sample_rate */
+
+/* Why a hold was recorded (flags of GILT_GIL_ACQUIRE and GILT_GIL_RELEASE). With an exact timeline every hold is
+   recorded and the flags are 0. With a sampled one, every hold whose acquisition waited GILT_LONG_WAIT_NS or more
+   (GILT_HOLD_WAITED) or that lasted longer than the long-hold threshold (GILT_HOLD_LONG) is recorded and stands for
+   itself; of the others, a random one in `sample_rate` is (GILT_HOLD_SAMPLED alone) and stands for `sample_rate`
+   holds like it. */
+enum gilt_hold_flags {
+    GILT_HOLD_SAMPLED = 1, /* picked by the sampling countdown */
+    GILT_HOLD_WAITED = 2,  /* the acquisition waited GILT_LONG_WAIT_NS or more for the GIL */
+    GILT_HOLD_LONG = 4,    /* held longer than the long-hold threshold. Without GILT_HOLD_SAMPLED or
+                              GILT_HOLD_WAITED the hold was not timed when taken: the coarse clock found it long at
+                              the release, the ACQUIRE record is written then, dated back by the hold, and the hold is
+                              accurate to the coarse clock's tick */
+};
+#define GILT_LONG_WAIT_NS 1000000ull
 
 enum gilt_api {
     GILT_API_NONE = 0,
