@@ -169,7 +169,9 @@ static void edge(uint64_t from, uint64_t from_site, uint64_t to, uint64_t to_sit
 
 /* The user's code took `lock` (the GIL or a mutex): add an edge from every lock the thread holds. */
 HIDDEN void gilt_note_acquire(gilt_thread *t, uint64_t lock, uint64_t site) {
-    if (lock != GILT_LOCK_GIL && gilt_gil_held(t)) edge(GILT_LOCK_GIL, t->acquired_site, lock, site);
+    /* After the thread's own release (gil 0) it does not hold the GIL: only the interpreter could have taken it for
+       the thread since, and the interpreter runs Python on a thread only after the user's code took the GIL there. */
+    if (lock != GILT_LOCK_GIL && t->gil != 0 && gilt_gil_held(t)) edge(GILT_LOCK_GIL, t->acquired_site, lock, site);
     for (int i = 0; i < t->held_count; i++) edge(t->held_lock[i], t->held_site[i], lock, site);
 }
 

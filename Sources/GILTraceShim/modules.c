@@ -132,8 +132,10 @@ static atomic_flag sites_lock = ATOMIC_FLAG_INIT;
 HIDDEN void *gilt_api_check(uint64_t index, uint64_t ret) {
     void *real = stub_real[index];
     if (__builtin_expect(gilt_busy, 0)) return real;
+    gilt_thread *t = gilt_self;
+    if (__builtin_expect(t != NULL && t->gil == 1, 1)) return real; /* taken by the user's own call, not given back */
     if (gilt_python_holds_gil()) return real;
-    gilt_thread *t = gilt_thread_state();
+    t = gilt_thread_state();
     if (!t) return real;
     uint64_t key = (index << 48) ^ ret;
     uint64_t h = (key * 0x9E3779B97F4A7C15ull) >> 52;
