@@ -157,11 +157,48 @@ public struct Cursor {
     public func isEqual(_ other: Cursor) -> Bool { clang_equalCursors(raw, other.raw) != 0 }
 
     /// The integer value of a constant expression, when clang can fold it.
+    ///
+    /// `clang_Cursor_Evaluate` is only asked about integer-typed expressions built from literals, enumerators,
+    /// `const` variables, `sizeof`, casts and operators: libclang 14 crashes on some others (a C++ braced
+    /// initializer with a nested list, `{"double", {0}, 'R'}`), and nothing else can be an integer constant.
     public var integerValue: Int? {
+        var budget = 64
+        guard ClangType.isIntegral(type.canonical.kind), isFoldable(&budget) else { return nil }
         guard let result = clang_Cursor_Evaluate(raw) else { return nil }
         defer { clang_EvalResult_dispose(result) }
         guard clang_EvalResult_getKind(result) == CXEval_Int else { return nil }
         return Int(clang_EvalResult_getAsLongLong(result))
+    }
+
+    /// True when every node of the expression is one an integer constant expression can be made of (at most
+    /// `budget` nodes are looked at).
+    private func isFoldable(_ budget: inout Int) -> Bool {
+        budget -= 1
+        guard budget >= 0 else { return false }
+        switch kind {
+        case CXCursor_IntegerLiteral, CXCursor_CharacterLiteral, CXCursor_CXXBoolLiteralExpr:
+            return true
+        case CXCursor_UnaryExpr:
+            // sizeof / alignof: the operand is not evaluated, only its type.
+            return ClangType.isIntegral(type.canonical.kind)
+        case CXCursor_DeclRefExpr:
+            guard let decl = referenced else { return false }
+            if decl.kind == CXCursor_EnumConstantDecl { return true }
+            let declType = decl.type
+            return decl.kind == CXCursor_VarDecl && clang_isConstQualifiedType(declType.raw) != 0
+                && ClangType.isIntegral(declType.canonical.kind)
+        case CXCursor_ParenExpr, CXCursor_UnaryOperator, CXCursor_BinaryOperator, CXCursor_ConditionalOperator,
+             CXCursor_CStyleCastExpr, CXCursor_CXXStaticCastExpr, CXCursor_CXXFunctionalCastExpr, CXCursor_UnexposedExpr:
+            guard ClangType.isIntegral(type.canonical.kind) else { return false }
+            var operands = 0
+            for child in children where child.isExpression {
+                operands += 1
+                guard child.isFoldable(&budget) else { return false }
+            }
+            return operands > 0
+        default:
+            return false
+        }
     }
 
     public var enumConstantValue: Int { Int(clang_getEnumConstantDeclValue(raw)) }
@@ -243,6 +280,10 @@ public struct ClangType {
     public var isPointer: Bool { canonical.kind == CXType_Pointer }
     public var declaration: Cursor { Cursor(clang_getTypeDeclaration(raw), tu: nil) }
     public func isSame(as other: ClangType) -> Bool { clang_equalTypes(raw, other.raw) != 0 }
+    /// Integer, character, boolean and enumeration types: those of an integer constant expression.
+    public static func isIntegral(_ kind: CXTypeKind) -> Bool {
+        (kind.rawValue >= CXType_Bool.rawValue && kind.rawValue <= CXType_Int128.rawValue) || kind == CXType_Enum
+    }
     public var isFunctionNoReturn: Bool { spelling.contains("__attribute__((noreturn))") }
 }
 

@@ -98,7 +98,7 @@ struct Lint: ParsableCommand {
     @OptionGroup var selection: SelectionOptions
     @Option(name: .long, help: "Output format: text, json, sarif or github.") var format: OutputFormat = .text
     @Option(name: [.short, .long], help: "Write the report to this file instead of stdout.") var output: String?
-    @Option(name: [.short, .long], help: "Parse this many files at once (default: the number of cores).") var jobs: Int?
+    @Option(name: [.customShort("j", allowingJoined: true), .long], help: "Parse this many files at once (default: the number of cores).") var jobs: Int?
     @Option(name: .customLong("python-include"), help: "Directory with Python.h (default: found automatically).")
     var pythonInclude: [String] = []
     @Option(help: "Colored text output: auto, always or never.") var color: ColorChoice = .auto
@@ -150,6 +150,7 @@ struct Lint: ParsableCommand {
                 exitWith(.inputNotAnalyzed, message: "\(error)")
             }
         }
+        CrashHandler.install(status: ExitStatus.internalError.rawValue)
         let progress = ProgressLine.forStandardError()
         var onProgress: (@Sendable (LintProgress) -> Void)?
         if let progress { onProgress = { @Sendable p in progress.update(p) } }

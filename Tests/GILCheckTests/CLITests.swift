@@ -70,6 +70,18 @@ struct CLITests {
         #expect(r.out.isEmpty)
     }
 
+    @Test("-j takes its value attached (-j1) or separate (-j 1)")
+    func jobsShortOption() throws {
+        let f = try temporaryFile("ok.c", """
+            #include <Python.h>
+            void ok(void) { PyGILState_STATE s = PyGILState_Ensure(); PyGILState_Release(s); }
+            """)
+        for arguments in [["-j1"], ["-j", "1"], ["--jobs", "2"]] {
+            let r = try runGILCheck(["lint"] + arguments + [f.path])
+            #expect(r.status == 0, Comment(rawValue: "\(arguments): \(r.err)"))
+        }
+    }
+
     @Test("a missing input is a usage error with exit status 2 and a one-line message")
     func missingInput() throws {
         let r = try runGILCheck(["lint", "/nonexistent/x.c"])
