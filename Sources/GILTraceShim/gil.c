@@ -197,7 +197,16 @@ static inline uint32_t next_sample_interval(gilt_thread *t) {
 /* Times an outermost acquisition: a sampled one, one that waited long for the GIL, or any with the exact timeline.
    `at`: when it got the GIL (0: read the clock now). */
 __attribute__((noinline)) static void timed_acquisition(gilt_thread *t, uint32_t api, uint64_t site, uint32_t flags, uint64_t at) {
-    if (flags & GILT_HOLD_SAMPLED) t->sample_left = (int)next_sample_interval(t);
+    if (flags & GILT_HOLD_SAMPLED) {
+        if (t->exact_left > 0) {
+            /* Still in the thread's first acquisitions: every one is timed and stands for itself (no flag). */
+            t->exact_left--;
+            t->sample_left = 1;
+            flags &= ~(uint32_t)GILT_HOLD_SAMPLED;
+        } else {
+            t->sample_left = (int)next_sample_interval(t);
+        }
+    }
     if (!at) at = gilt_now();
     uint64_t wait_start = t->wait_started;
     t->acquired_at = at;
@@ -210,8 +219,8 @@ __attribute__((noinline)) static void timed_acquisition(gilt_thread *t, uint32_t
 __attribute__((noinline)) static void contended_acquisition(gilt_thread *t, uint32_t api, uint64_t site) {
     uint64_t at = gilt_now();
     uint32_t flags = at - t->wait_started >= gilt_ns_to_ticks(GILT_LONG_WAIT_NS) ? GILT_HOLD_WAITED : 0;
-    if (--t->sample_left <= 0) flags |= GILT_HOLD_SAMPLED;
-    if (flags) timed_acquisition(t, api, site, flags, at);
+    int picked = --t->sample_left <= 0;
+    if (flags || picked) timed_acquisition(t, api, site, flags | (picked ? GILT_HOLD_SAMPLED : 0), at);
 }
 
 /* The user's code took the GIL (outermost). A wait inside CPython, if any, started at t->wait_started. Uncontended

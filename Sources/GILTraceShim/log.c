@@ -89,6 +89,7 @@ static gilt_thread *create_thread_state(void) {
     t->tid = gilt_gettid();
     t->pid = (uint32_t)getpid();
     t->gil = -1;
+    t->exact_left = GILT_EXACT_FIRST;
     char path[4200];
     snprintf(path, sizeof path, "%s/gilcheck.%u.%u.trace", gilt_config.dir, t->pid, t->tid);
     t->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND, 0644);

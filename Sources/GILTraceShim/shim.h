@@ -21,6 +21,8 @@
 #define GILT_MAX_ENSURE 64
 #define GILT_MAX_HELD 16
 #define GILT_STACK_DEPTH 32
+/* A sampled timeline still times every one of a thread's first acquisitions: short runs keep their whole picture. */
+#define GILT_EXACT_FIRST 256
 
 /* The hooks touch the first two cache lines on every call; the arrays and the watchdog's stack buffer follow. */
 typedef struct gilt_thread {
@@ -39,6 +41,7 @@ typedef struct gilt_thread {
     uint32_t acquired_api;    /* gilt_api of the current outermost acquisition */
     uint64_t random;          /* xorshift state for the sampling intervals */
     int sample_left;          /* outermost acquisitions until the next timed one (sampled timeline) */
+    int exact_left;           /* the first GILT_EXACT_FIRST outermost acquisitions of a thread are all timed */
     uint64_t acquisitions;    /* outermost acquisitions by the user's code, all of them */
     uint64_t wait_started; /* TSC at the first wait on the GIL's condition variable of the current acquisition */
     /* Read by the watchdog: what the thread waits for, and a count of its waits (the watchdog measures how

@@ -109,8 +109,8 @@ enum gilt_module_flags {
 /* Why a hold was recorded (flags of GILT_GIL_ACQUIRE and GILT_GIL_RELEASE). With an exact timeline every hold is
    recorded and the flags are 0. With a sampled one, every hold whose acquisition waited GILT_LONG_WAIT_NS or more
    (GILT_HOLD_WAITED) or that lasted longer than the long-hold threshold (GILT_HOLD_LONG) is recorded and stands for
-   itself; of the others, a random one in `sample_rate` is (GILT_HOLD_SAMPLED alone) and stands for `sample_rate`
-   holds like it. */
+   itself; so does every one of a thread's first 256 acquisitions (recorded with no flag); of the others, a random
+   one in `sample_rate` is (GILT_HOLD_SAMPLED alone) and stands for `sample_rate` holds like it. */
 enum gilt_hold_flags {
     GILT_HOLD_SAMPLED = 1, /* picked by the sampling countdown */
     GILT_HOLD_WAITED = 2,  /* the acquisition waited GILT_LONG_WAIT_NS or more for the GIL */
