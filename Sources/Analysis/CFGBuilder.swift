@@ -32,6 +32,10 @@ final class CFGBuilder {
     private var suppressDereferenceChecks = 0
 
     private let macros: MacroUses
+    /// The lambdas met in the body, in source order, with the names their own CFGs get
+    /// (`outer::lambda#1`): a lambda expression is a value here; its body is a function of its own.
+    private(set) var lambdas: [(cursor: Cursor, name: String)] = []
+    private var functionName = ""
 
     init(model: APIModel, typeFacts: TypeFacts, macros: MacroUses) {
         self.model = model
@@ -45,7 +49,10 @@ final class CFGBuilder {
         return macros.name(file: loc.file, offset: loc.offset)
     }
 
-    func build(function: Cursor, body: Cursor) -> FunctionCFG {
+    /// `name` and `isStatic` default to the declaration's; a lambda is named by its enclosing function and is
+    /// local to its file.
+    func build(function: Cursor, body: Cursor, name: String? = nil, isStatic: Bool? = nil) -> FunctionCFG {
+        functionName = name ?? function.spelling
         for child in function.children where child.kind == CXCursor_ParmDecl {
             parameterKeys.append(key(forDeclaration: child))
         }
@@ -54,8 +61,8 @@ final class CFGBuilder {
         let closing = SourceLocation(file: end.file, line: end.line, column: max(1, end.column - 1), offset: end.offset)
         terminate(.exit(nil, closing, implicit: true))
         threadEmptyJumps()
-        return FunctionCFG(name: function.spelling, location: function.location,
-                           isStatic: function.storageClass == CX_SC_Static, blocks: blocks, entry: 0,
+        return FunctionCFG(name: functionName, location: function.location,
+                           isStatic: isStatic ?? (function.storageClass == CX_SC_Static), blocks: blocks, entry: 0,
                            parameters: parameterKeys)
     }
 
@@ -528,6 +535,10 @@ final class CFGBuilder {
             return c.integerValue.map(Value.constant) ?? .unknown
         case CXCursor_ConditionalOperator:
             return lowerConditionalValue(c)
+        case CXCursor_LambdaExpr:
+            // Creating the closure runs nothing of its body (init-captures aside, which are rare and ignored).
+            _ = lambdaName(c)
+            return .nonZero
         case CXCursor_StmtExpr:
             guard let body = c.children.first(where: { $0.kind == CXCursor_CompoundStmt }) else { return .unknown }
             let statements = body.children
@@ -696,16 +707,35 @@ final class CFGBuilder {
         return result.map(Value.read) ?? .unknown
     }
 
-    /// The function an argument names: `worker`, `&worker`, `(void *(*)(void *))worker`.
+    /// The name of a lambda's own CFG, registering the lambda when it is met for the first time.
+    private func lambdaName(_ c: Cursor) -> String {
+        if let known = lambdas.first(where: { $0.cursor.isEqual(c) }) { return known.name }
+        let name = "\(functionName)::lambda#\(lambdas.count + 1)"
+        lambdas.append((c, name))
+        return name
+    }
+
+    /// The function an argument names: `worker`, `&worker`, `(void *(*)(void *))worker`, a lambda written in
+    /// place, or a local variable initialized with one (`auto fn = [] { ... }; std::thread t(fn);`).
     private func functionReference(_ a: Cursor) -> String? {
-        var c = stripped(a)
-        while c.kind == CXCursor_CStyleCastExpr || c.kind == CXCursor_UnaryOperator || c.kind == CXCursor_ParenExpr
-                || c.kind == CXCursor_UnexposedExpr {
-            guard let inner = c.children.last(where: \.isExpression) else { return nil }
-            c = stripped(inner)
+        func unwrapped(_ a: Cursor) -> Cursor? {
+            var c = stripped(a)
+            while c.kind == CXCursor_CStyleCastExpr || c.kind == CXCursor_UnaryOperator || c.kind == CXCursor_ParenExpr
+                    || c.kind == CXCursor_UnexposedExpr || c.kind == CXCursor_CXXFunctionalCastExpr
+                    || c.kind == CXCursor_CXXStaticCastExpr {
+                guard let inner = c.children.last(where: \.isExpression) else { return nil }
+                c = stripped(inner)
+            }
+            return c
         }
-        guard c.kind == CXCursor_DeclRefExpr, let decl = c.referenced,
-              decl.kind == CXCursor_FunctionDecl || decl.kind == CXCursor_CXXMethod else { return nil }
+        guard let c = unwrapped(a) else { return nil }
+        if c.kind == CXCursor_LambdaExpr { return lambdaName(c) }
+        guard c.kind == CXCursor_DeclRefExpr, let decl = c.referenced else { return nil }
+        if decl.kind == CXCursor_VarDecl, let initializer = decl.children.last(where: \.isExpression),
+           let lambda = unwrapped(initializer), lambda.kind == CXCursor_LambdaExpr {
+            return lambdaName(lambda)
+        }
+        guard decl.kind == CXCursor_FunctionDecl || decl.kind == CXCursor_CXXMethod else { return nil }
         return decl.spelling
     }
 

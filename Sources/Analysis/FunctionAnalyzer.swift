@@ -34,7 +34,17 @@ public final class TranslationUnitAnalyzer {
                     let loc = c.location
                     guard include(loc.file), seen.insert("\(loc.file):\(loc.offset)").inserted else { continue }
                     guard let body = c.children.last(where: { $0.kind == CXCursor_CompoundStmt }) else { continue }
-                    cfgs.append(CFGBuilder(model: model, typeFacts: facts, macros: macros).build(function: c, body: body))
+                    let builder = CFGBuilder(model: model, typeFacts: facts, macros: macros)
+                    cfgs.append(builder.build(function: c, body: body))
+                    // Lambdas (and lambdas inside them) are functions of their own.
+                    var pending = builder.lambdas
+                    while !pending.isEmpty {
+                        let (lambda, name) = pending.removeFirst()
+                        guard let lambdaBody = lambda.children.last(where: { $0.kind == CXCursor_CompoundStmt }) else { continue }
+                        let inner = CFGBuilder(model: model, typeFacts: facts, macros: macros)
+                        cfgs.append(inner.build(function: lambda, body: lambdaBody, name: name, isStatic: true))
+                        pending += inner.lambdas
+                    }
                 case CXCursor_Namespace, CXCursor_LinkageSpec, CXCursor_StructDecl, CXCursor_ClassDecl,
                      CXCursor_ClassTemplate, CXCursor_UnexposedDecl:
                     if !c.isInSystemHeader { visit(c) }
