@@ -30,8 +30,36 @@ static void *worker(void *arg) {
     return NULL;
 }
 
+/* A render-style worker: Python work under the GIL (a node script's worth of object calls), then C work without
+   it, then a shared mutex — the GIL is contended, but not handed over every microsecond. */
+static volatile double sink;
+
+static void *render_worker(void *arg) {
+    (void)arg;
+    for (long i = 0; i < iterations; i++) {
+        PyGILState_STATE g = PyGILState_Ensure();
+        PyObject *total = PyLong_FromLong(0);
+        for (long k = 0; k < 40 && total; k++) {
+            PyObject *v = PyLong_FromLong(i + k);
+            PyObject *next = v ? PyNumber_Add(total, v) : NULL;
+            Py_XDECREF(v);
+            Py_DECREF(total);
+            total = next;
+        }
+        Py_XDECREF(total);
+        PyGILState_Release(g);
+        double x = 0;
+        for (int k = 0; k < 20000; k++) x += (double)k * 0.5;
+        sink = x;
+        pthread_mutex_lock(&mu);
+        shared_count++;
+        pthread_mutex_unlock(&mu);
+    }
+    return NULL;
+}
+
 int main(int argc, char **argv) {
-    if (argc < 3) { fprintf(stderr, "usage: gil_pairs ensure|nested|save|threads N [THREADS]\n"); return 2; }
+    if (argc < 3) { fprintf(stderr, "usage: gil_pairs ensure|nested|save|threads|render N [THREADS]\n"); return 2; }
     const char *mode = argv[1];
     long n = atol(argv[2]);
     Py_Initialize();
@@ -64,13 +92,14 @@ int main(int argc, char **argv) {
             if (t1 - t0 < best) best = t1 - t0;
         }
         PyEval_RestoreThread(main_state);
-    } else if (!strcmp(mode, "threads")) {
+    } else if (!strcmp(mode, "threads") || !strcmp(mode, "render")) {
         int threads = argc > 3 ? atoi(argv[3]) : 4;
+        if (threads < 1 || threads > 64) threads = 4;
         iterations = n;
         PyThreadState *main_state = PyEval_SaveThread();
         pthread_t th[64];
         t0 = now();
-        for (int i = 0; i < threads; i++) pthread_create(&th[i], NULL, worker, NULL);
+        for (int i = 0; i < threads; i++) pthread_create(&th[i], NULL, !strcmp(mode, "render") ? render_worker : worker, NULL);
         for (int i = 0; i < threads; i++) pthread_join(th[i], NULL);
         t1 = now();
         PyEval_RestoreThread(main_state);
