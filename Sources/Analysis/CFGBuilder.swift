@@ -20,7 +20,12 @@ final class CFGBuilder {
     /// C++ RAII guards alive in each enclosing block scope, innermost last.
     /// `effect` nil: a GCC `__attribute__((cleanup(name)))` variable, whose cleanup function `name` is called
     /// with the variable's address at every scope exit.
-    private var scopes: [[(key: StorageKey, effect: GILEffect?, location: SourceLocation, name: String)]] = [[]]
+    private var scopes: [[ScopedGuard]] = [[]]
+    private typealias ScopedGuard = (key: StorageKey, effect: GILEffect?, location: SourceLocation, name: String)
+    /// The guards alive at each label, and at each `goto` (with the block it leaves from): a goto out of a guard's
+    /// scope runs the guard's destructor, emitted once the label's guards are known.
+    private var labelGuards: [String: [ScopedGuard]] = [:]
+    private var pendingGotos: [(block: Int, label: String, guards: [ScopedGuard], location: SourceLocation)] = []
     /// `scopes.count` at the targets of break and continue.
     private var breakScopeDepths: [Int] = []
     private var continueScopeDepths: [Int] = []
@@ -57,6 +62,9 @@ final class CFGBuilder {
             parameterKeys.append(key(forDeclaration: child))
         }
         lowerStatement(body)
+        let afterBody = current
+        resolveGotos()
+        current = afterBody
         let end = body.extentEnd
         let closing = SourceLocation(file: end.file, line: end.line, column: max(1, end.column - 1), offset: end.offset)
         terminate(.exit(nil, closing, implicit: true))
@@ -170,11 +178,21 @@ final class CFGBuilder {
             terminate(.exit(value, c.location, implicit: false))
         case CXCursor_GotoStmt:
             let name = c.children.first(where: { $0.kind == CXCursor_LabelRef })?.spelling ?? ""
-            terminate(.jump(labelBlock(name)))
+            let guards = scopes.flatMap { $0 }
+            if guards.isEmpty {
+                terminate(.jump(labelBlock(name)))
+            } else {
+                // Leaves through a block of its own, where the destructors of the scopes it leaves run.
+                let exit = newBlock()
+                pendingGotos.append((exit, name, guards, c.location))
+                jump(to: exit)
+                current = newBlock()
+            }
         case CXCursor_IndirectGotoStmt:
             for child in c.children where child.isExpression { _ = lowerExpression(child) }
             terminate(.stop)
         case CXCursor_LabelStmt:
+            labelGuards[c.spelling] = scopes.flatMap { $0 }
             jump(to: labelBlock(c.spelling))
             for child in c.children where child.kind != CXCursor_LabelRef { lowerStatement(child) }
         case CXCursor_NullStmt, CXCursor_GCCAsmStmt, CXCursor_AsmStmt, CXCursor_MSAsmStmt:
@@ -188,22 +206,37 @@ final class CFGBuilder {
         }
     }
 
+    /// Completes each `goto`: the guards alive at the jump but not at its label end there, innermost first.
+    private func resolveGotos() {
+        for pending in pendingGotos {
+            let target = labelGuards[pending.label] ?? []
+            current = pending.block
+            for g in pending.guards.reversed() where !target.contains(where: { $0.location == g.location && $0.key == g.key }) {
+                endGuard(g, at: pending.location)
+            }
+            jump(to: labelBlock(pending.label))
+        }
+        pendingGotos.removeAll()
+    }
+
     /// Ends the guards of the scopes above `depth` (innermost first), as their destructors would.
     private func endGuards(downTo depth: Int, at location: SourceLocation) {
         for scope in scopes[depth...].reversed() {
-            for g in scope.reversed() {
-                guard let effect = g.effect else {
-                    let argument = CallArgument(value: .addressOf(g.key), storage: nil, addressOf: g.key,
-                                                functionReference: nil, text: "&" + g.key.text)
-                    emit(.call(CallSite(callee: g.name, qualifiedCallee: nil, guardEffect: nil,
-                                        shown: "\(g.name)() (cleanup of '\(g.key.text)')", location: location,
-                                        arguments: [argument], result: nil, declaredNoReturn: false, isIndirect: false)))
-                    continue
-                }
-                let undo: GILEffect = effect == .ensure ? .release : .restore
-                emitGuardCall(g.key, undo, at: location, shown: "end of scope of '\(g.key.text)' (\(g.name))")
-            }
+            for g in scope.reversed() { endGuard(g, at: location) }
         }
+    }
+
+    private func endGuard(_ g: ScopedGuard, at location: SourceLocation) {
+        guard let effect = g.effect else {
+            let argument = CallArgument(value: .addressOf(g.key), storage: nil, addressOf: g.key,
+                                        functionReference: nil, text: "&" + g.key.text)
+            emit(.call(CallSite(callee: g.name, qualifiedCallee: nil, guardEffect: nil,
+                                shown: "\(g.name)() (cleanup of '\(g.key.text)')", location: location,
+                                arguments: [argument], result: nil, declaredNoReturn: false, isIndirect: false)))
+            return
+        }
+        let undo: GILEffect = effect == .ensure ? .release : .restore
+        emitGuardCall(g.key, undo, at: location, shown: "end of scope of '\(g.key.text)' (\(g.name))")
     }
 
     private func emitGuardCall(_ key: StorageKey, _ effect: GILEffect, at location: SourceLocation, shown: String) {
