@@ -138,6 +138,7 @@ public struct TraceAnalyzer {
         for p in ordered { nameThreads(p) }
 
         var context = Context(origin: origin, options: options, resolver: resolver)
+        context.sampleRate = logs.filter { $0.header.timelineSampled }.map { Int(max(1, $0.header.sampleRate)) }.max()
         for p in ordered {
             runtimeFindings(p, &context)
             lockOrder(p, &context)
@@ -491,7 +492,6 @@ public struct TraceAnalyzer {
                     c.threadStats[key, default: ThreadCounters()].nested += 1
                     continue
                 }
-                if e.header.timelineSampled { c.sampleRate = max(c.sampleRate ?? 1, Int(rate)) }
                 // Waits: every long one is recorded; the countdown samples the rest. A hold recorded only because it
                 // was long is not part of that sample (its wait is not known either).
                 let weight = flags.contains(.waited) ? 1 : flags.contains(.sampled) ? rate : flags.isEmpty ? 1 : 0

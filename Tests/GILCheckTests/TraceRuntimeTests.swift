@@ -187,6 +187,27 @@ struct TraceRuntimeTests {
         #expect(r.status == 1)
     }
 
+    @Test("timeline options: conflicting or out-of-range choices are usage errors; the JSON report says when it sampled")
+    func timelineOptions() throws {
+        let work = try temporaryWorkDirectory()
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let both = try runBounded(try gilcheckBinary(), ["trace", "--no-timeline", "--exact-timeline", "--", "/bin/true"], cwd: work)
+        #expect(both.status == 2)
+        #expect(both.err.contains("choose one"))
+        let zero = try runBounded(try gilcheckBinary(), ["trace", "--sample", "0", "--", "/bin/true"], cwd: work)
+        #expect(zero.status == 2)
+        #expect(zero.err.contains("--sample 0"))
+        let python = FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") ? "/usr/bin/python3" : "python3"
+        for (options, sampled) in [(["--sample", "8"], true), (["--exact-timeline"], false)] {
+            let r = try runBounded(try gilcheckBinary(), ["trace", "--format", "json", "--report", "r.json"] + options
+                                   + ["--", python, "-c", "import threading; t = threading.Thread(target=sum, args=([1],)); t.start(); t.join()"],
+                                   cwd: work)
+            let report = try JSONSerialization.jsonObject(with: FileManager.default.contents(atPath: work + "/r.json") ?? Data()) as? [String: Any]
+            #expect(r.status == 0, Comment(rawValue: r.err))
+            #expect((report?["sampling"] as? [String: Any])?["rate"] as? Int == (sampled ? 8 : nil))
+        }
+    }
+
     @Test("each runtime case reports exactly its expected findings", arguments: cases)
     func runtimeCase(_ c: RuntimeCase) throws {
         let work = try temporaryWorkDirectory()

@@ -1,7 +1,8 @@
 // A plug-in entry point that keeps the GIL across slow C work (a 60 ms "disk read") instead of releasing it:
-// every other thread that runs Python stalls for that long. The tracer reports the acquisition site.
+// every other thread that runs Python stalls for that long. The tracer reports the acquisition site (here with
+// every acquisition timed: --exact-timeline).
 // trace-shape: host --entry load_asset --entry quick_eval --threads 3 --iterations 3
-// trace-options: --long-hold 40ms
+// trace-options: --long-hold 40ms --exact-timeline
 #include <Python.h>
 #include <time.h>
 
