@@ -230,6 +230,7 @@ static inline __attribute__((always_inline)) void gil_taken(gilt_thread *t, uint
     t->acquired_site = site;
     t->acquired_api = api;
     t->acquisitions++;
+    t->acquired_at = 0; /* untimed unless timed below (a second acquisition without a release must not inherit) */
     int mode = gilt_config.timeline;
     if (LIKELY(mode == GILT_TIMELINE_SAMPLED)) {
         t->acquired_tick = atomic_load_explicit(&gilt_tick, memory_order_relaxed);
