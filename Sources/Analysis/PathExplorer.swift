@@ -74,6 +74,8 @@ struct PathState: Hashable {
     var foreign: Set<StorageKey> = []
     /// The GIL is released because this function was started without it (a thread entry), not by itself.
     var releasedByCaller = false
+    /// thread-entry-without-gil was reported on this path: only the first use without the GIL is.
+    var entryUseReported = false
     /// The GIL is held because this function initialized Python on this path.
     var heldSinceInitialize = false
     /// A GIL-taking thread was started while holding the GIL from Py_Initialize (where, and which function).
@@ -362,7 +364,7 @@ public struct PathExplorer {
             out.append(w)
         case .pythonDereference(let location, let text):
             if w.state.gil == .released {
-                reportWithoutGIL(at: location, what: "dereference of Python object '\(text)'", w)
+                reportWithoutGIL(at: location, what: "dereference of Python object '\(text)'", &w)
             }
             out.append(w)
         case .call(let site):
@@ -510,7 +512,7 @@ public struct PathExplorer {
                        "\(site.shown)\(rule.because) releases the GIL, but it is already released on this path",
                        walker: w, since: w.state.saves.last?.depth ?? 0)
             case .released:
-                reportWithoutGIL(at: site.location, what: "\(site.shown)\(rule.because)", w)
+                reportWithoutGIL(at: site.location, what: "\(site.shown)\(rule.because)", &w)
             case .unknown:
                 if needsGILWitness == nil {
                     needsGILWitness = rule.summary?.needsGIL ?? site.shown
@@ -622,8 +624,11 @@ public struct PathExplorer {
     }
 
     /// api-without-gil, or thread-entry-without-gil when the GIL was never taken since the thread started.
-    private mutating func reportWithoutGIL(at location: SourceLocation, what: String, _ w: Walker) {
+    private mutating func reportWithoutGIL(at location: SourceLocation, what: String, _ w: inout Walker) {
         if w.state.releasedByCaller, let origin = entry.threadOrigin {
+            // The first use is the bug; the ones after it on the same path are the same missing acquisition.
+            guard !w.state.entryUseReported else { return }
+            w.state.entryUseReported = true
             report(.threadEntryWithoutGIL, at: location,
                    "\(what) needs the GIL, but '\(cfg.name)' runs on a thread without it (\(origin)) and has not acquired it on this path",
                    walker: w, since: 1)
