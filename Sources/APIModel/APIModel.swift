@@ -144,6 +144,11 @@ public struct APIModel: Sendable {
         return model
     }
 
+    /// Declares more functions that start on threads without the GIL (a project's own entry points).
+    public mutating func addThreadEntries(_ names: [String]) {
+        threadEntries.formUnion(names)
+    }
+
     public mutating func merge(_ file: RulesFile) {
         sources.append(file.path)
         for pattern in file.requiresGIL where !requiresGILPatterns.contains(pattern) {

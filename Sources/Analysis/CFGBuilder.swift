@@ -694,6 +694,7 @@ final class CFGBuilder {
         var callee = c.spelling
         var argumentCursors = Array(kids.dropFirst())
         var indirect = calleeDecl == nil || calleeDecl.map { $0.kind != CXCursor_FunctionDecl } ?? true
+        var qualifiedCallee = calleeDecl.flatMap(qualifiedName)
         let isConstructor = calleeDecl?.kind == CXCursor_Constructor
         if isConstructor {
             argumentCursors = kids
@@ -704,6 +705,7 @@ final class CFGBuilder {
                 // A call through a struct member (`hooks.gil_get()`) or a C++ method: the member names it.
                 callee = target.spelling
                 indirect = calleeDecl?.kind != CXCursor_CXXMethod
+                if let element = emplacedElement(target) { qualifiedCallee = element }
                 for k in target.children where k.isExpression { _ = lowerExpression(k, discarded: true) }
             } else if target.kind != CXCursor_DeclRefExpr {
                 _ = lowerExpression(first, discarded: true)
@@ -733,11 +735,24 @@ final class CFGBuilder {
                 shown = macro  // Py_BEGIN_ALLOW_THREADS, Py_BLOCK_THREADS, ...
             }
         }
-        let site = CallSite(callee: callee, qualifiedCallee: calleeDecl.flatMap(qualifiedName), guardEffect: nil,
+        let site = CallSite(callee: callee, qualifiedCallee: qualifiedCallee, guardEffect: nil,
                             shown: shown, location: c.location, arguments: arguments, result: result,
                             declaredNoReturn: noReturn, isIndirect: indirect)
         emit(.call(site))
         return result.map(Value.read) ?? .unknown
+    }
+
+    /// `std::thread::thread` for `pool.emplace_back(fn, arg)` on a container of `std::thread`: emplacing
+    /// constructs the element in place from the arguments, so the call is read as that constructor's.
+    private func emplacedElement(_ member: Cursor) -> String? {
+        guard ["emplace_back", "emplace_front"].contains(member.spelling),
+              let base = member.children.first(where: \.isExpression) else { return nil }
+        var container = stripped(base).type.canonical
+        if container.kind == CXType_Pointer { container = container.pointee.canonical }
+        guard let element = container.firstTemplateArgument?.canonical.declaration else { return nil }
+        guard !element.isNull, element.kind == CXCursor_ClassDecl || element.kind == CXCursor_StructDecl,
+              let name = qualifiedName(element) else { return nil }
+        return name + "::" + element.spelling
     }
 
     /// The name of a lambda's own CFG, registering the lambda when it is met for the first time.

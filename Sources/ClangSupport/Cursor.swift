@@ -278,6 +278,10 @@ public struct ClangType {
     public var canonical: ClangType { ClangType(clang_getCanonicalType(raw)) }
     public var pointee: ClangType { ClangType(clang_getPointeeType(raw)) }
     public var isPointer: Bool { canonical.kind == CXType_Pointer }
+    /// The type of the first template argument (`std::thread` for `std::vector<std::thread>`), if any.
+    public var firstTemplateArgument: ClangType? {
+        clang_Type_getNumTemplateArguments(raw) > 0 ? ClangType(clang_Type_getTemplateArgumentAsType(raw, 0)) : nil
+    }
     public var declaration: Cursor { Cursor(clang_getTypeDeclaration(raw), tu: nil) }
     public func isSame(as other: ClangType) -> Bool { clang_equalTypes(raw, other.raw) != 0 }
     /// Integer, character, boolean and enumeration types: those of an integer constant expression.

@@ -16,6 +16,7 @@ import Yams
 /// rules-files: [tools/gil-wrappers.yml]      # relative to this file
 /// python-version: "3.11"           # oldest Python the project supports (deprecated-gil-api)
 /// exclude: ["third_party/*", "*.pb.c"]       # fnmatch globs, relative to this file or by base name
+/// thread-entries: [audio_callback]           # project functions that run on threads without the GIL
 /// ```
 public struct GILCheckConfig: Sendable, Equatable {
     /// The file it was read from (nil: built-in defaults).
@@ -27,9 +28,11 @@ public struct GILCheckConfig: Sendable, Equatable {
     public var rulesFiles: [String] = []
     public var pythonVersion: String?
     public var exclude: [String] = []
+    /// The project's own thread entry points and foreign-thread callbacks (function names).
+    public var threadEntries: [String] = []
 
     public static let fileName = ".gilcheck.yml"
-    static let topKeys = ["version", "rules", "severity", "rules-files", "python-version", "exclude"]
+    static let topKeys = ["version", "rules", "severity", "rules-files", "python-version", "exclude", "thread-entries"]
 
     public init() {}
 
@@ -144,6 +147,8 @@ public struct GILCheckConfig: Sendable, Equatable {
                 config.pythonVersion = scalar.string
             case "exclude":
                 config.exclude = try strings(value, key)
+            case "thread-entries":
+                config.threadEntries = try strings(value, key)
             default:
                 throw fail(keyNode, "unknown key '\(key)'\(hint(key, topKeys)); known keys: \(topKeys.joined(separator: ", "))")
             }
@@ -158,6 +163,7 @@ public struct GILCheckConfig: Sendable, Equatable {
         options.severities.merge(severity) { _, new in new }
         options.rulesFiles = rulesFiles + options.rulesFiles
         if let pythonVersion { options.pythonVersion = pythonVersion }
+        options.threadEntries += threadEntries.filter { !options.threadEntries.contains($0) }
         if !exclude.isEmpty {
             options.configExcludes = exclude
             options.configDirectory = directory
@@ -184,6 +190,7 @@ public struct GILCheckConfig: Sendable, Equatable {
         out += "rules-files: \(list(options.rulesFiles.map { absolutize($0) }))\n"
         out += "python-version: \(options.pythonVersion.map { "\"\($0)\"" } ?? "null")\n"
         out += "exclude: \(list(options.configExcludes + options.excludes))\n"
+        out += "thread-entries: \(list(options.threadEntries))\n"
         return out
     }
 

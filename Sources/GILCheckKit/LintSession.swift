@@ -28,6 +28,8 @@ public struct LintOptions: Sendable {
     public var severities: [String: Severity] = [:]
     /// The oldest Python the project supports, for deprecated-gil-api.
     public var pythonVersion: String?
+    /// Functions of the project that start on threads without the GIL (`thread-entries:` in .gilcheck.yml).
+    public var threadEntries: [String] = []
     public var reportUnusedSuppressions = false
     /// A baseline file: report only findings it does not list.
     public var baseline: String?
@@ -109,6 +111,7 @@ public final class LintSession {
                 }
                 model.targetPython(version)
             }
+            model.addThreadEntries(options.threadEntries)
             self.model = model
         } catch let e as RulesError {
             throw LintError.rules(e)

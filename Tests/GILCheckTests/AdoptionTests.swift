@@ -228,6 +228,31 @@ struct AdoptionTests {
         #expect(redumped.out.components(separatedBy: "\n").dropFirst() == dumped.out.components(separatedBy: "\n").dropFirst())
     }
 
+    @Test(".gilcheck.yml thread-entries: the project's own foreign-thread callbacks start without the GIL")
+    func configThreadEntries() throws {
+        let root = try temporaryProject([
+            ".gilcheck.yml": "thread-entries: [on_frame, on_tick]\n",
+            "src/cb.c": """
+                #include <Python.h>
+                void on_frame(PyObject *cb) {
+                    PyObject_CallNoArgs(cb);
+                    Py_DECREF(cb);
+                }
+                void on_other(PyObject *cb) { PyObject_CallNoArgs(cb); }
+                """,
+        ])
+        let r = try runGILCheck(["lint", "src"], cwd: root)
+        #expect(r.status == 1)
+        #expect(r.out.contains("src/cb.c:3:5: error: PyObject_CallNoArgs() needs the GIL, but 'on_frame' runs on a thread without it"),
+                Comment(rawValue: r.out + r.err))
+        #expect(!r.out.contains("cb.c:4:") && !r.out.contains("on_other"), Comment(rawValue: r.out))
+        let dumped = try runGILCheck(["dump-config", "src"], cwd: root)
+        #expect(dumped.out.contains("thread-entries: [on_frame, on_tick]"), Comment(rawValue: dumped.out))
+        let bad = try runGILCheck(["lint", "src"], cwd: try temporaryProject([".gilcheck.yml": "thread-entries: {a: 1}\n", "src/x.c": "int x;\n"]))
+        #expect(bad.status == 2)
+        #expect(bad.err.contains("`thread-entries` must be a list"), Comment(rawValue: bad.err))
+    }
+
     @Test("python-version: an API deprecated after the target is not reported; one deprecated before it is")
     func pythonVersion() throws {
         let root = try temporaryProject([
