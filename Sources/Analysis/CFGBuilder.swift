@@ -61,6 +61,7 @@ final class CFGBuilder {
         for child in function.children where child.kind == CXCursor_ParmDecl {
             parameterKeys.append(key(forDeclaration: child))
         }
+        if function.kind == CXCursor_Constructor { lowerMemberInitializers(function) }
         lowerStatement(body)
         let afterBody = current
         resolveGotos()
@@ -72,6 +73,29 @@ final class CFGBuilder {
         return FunctionCFG(name: functionName, location: function.location,
                            isStatic: isStatic ?? (function.storageClass == CX_SC_Static), blocks: blocks, entry: 0,
                            parameters: parameterKeys)
+    }
+
+    /// A constructor's member-initializer list runs before its body: `obj(PyUnicode_FromString(s))` stores into
+    /// the new object (a place the caller owns), `Base(args)` runs the base class's constructor.
+    private func lowerMemberInitializers(_ constructor: Cursor) {
+        var member: Cursor?
+        for child in constructor.children {
+            switch child.kind {
+            case CXCursor_MemberRef:
+                member = child
+            case CXCursor_CompoundStmt:
+                return
+            default:
+                guard child.isExpression else { member = nil; continue }
+                let value = lowerExpression(child, discarded: member == nil)
+                if let m = member {
+                    let field = StorageKey(root: .variable(-1), path: ["->" + m.spelling], isLocal: false,
+                                           text: "this->" + m.spelling)
+                    emit(.assign(field, value, child.location))
+                }
+                member = nil
+            }
+        }
     }
 
     // MARK: - Blocks
@@ -710,6 +734,16 @@ final class CFGBuilder {
             } else if target.kind != CXCursor_DeclRefExpr {
                 _ = lowerExpression(first, discarded: true)
             }
+            if let decl = calleeDecl, decl.kind == CXCursor_CXXMethod, callee.hasPrefix("operator"),
+               target.kind != CXCursor_MemberRefExpr {
+                // An overloaded operator used as one (`cb()`, `a + b`): a direct call of that method. libclang
+                // lists the operator's own reference among the operands; it is not an argument.
+                indirect = false
+                argumentCursors.removeAll { k in
+                    let s = stripped(k)
+                    return s.kind == CXCursor_DeclRefExpr && s.referenced.map { $0.isEqual(decl) } == true
+                }
+            }
         }
         if kids.isEmpty { argumentCursors = [] }
         var arguments: [CallArgument] = []
@@ -726,6 +760,10 @@ final class CFGBuilder {
                                           functionReference: functionReference(a),
                                           text: known != nil ? text(of: a) : ""))
         }
+        if isConstructor, let decl = calleeDecl, let name = qualifiedCallee, let overload = nonBlockingOverload(decl, argumentCursors) {
+            // Names the overload, so that rules about the class's locking constructor do not apply to it.
+            qualifiedCallee = name + "(" + overload + ")"
+        }
         let noReturn = calleeDecl.map { typeCache.isNoReturn($0) } ?? false
         let result: StorageKey? = discarded || c.type.canonical.kind == CXType_Void ? nil : newTemporary(callee + "()")
         var shown = callee + "()"
@@ -740,6 +778,22 @@ final class CFGBuilder {
                             declaredNoReturn: noReturn, isIndirect: indirect)
         emit(.call(site))
         return result.map(Value.read) ?? .unknown
+    }
+
+    /// Constructors that take no lock and start nothing, whatever the rules say about the class's constructor:
+    /// the default one, copy and move (`std::unique_lock<std::mutex> b(std::move(a))`), and the overloads
+    /// selected by a `std::defer_lock` / `std::try_to_lock` / `std::adopt_lock` tag.
+    private func nonBlockingOverload(_ constructor: Cursor, _ arguments: [Cursor]) -> String? {
+        let expressions = arguments.filter(\.isExpression)
+        if expressions.isEmpty { return "default" }
+        let ownClass = constructor.semanticParent
+        for a in expressions {
+            let declaration = stripped(a).type.canonical.declaration
+            guard !declaration.isNull else { continue }
+            if ["defer_lock_t", "try_to_lock_t", "adopt_lock_t"].contains(declaration.spelling) { return declaration.spelling }
+            if let ownClass, declaration.isEqual(ownClass) { return "copy" }
+        }
+        return nil
     }
 
     /// `std::thread::thread` for `pool.emplace_back(fn, arg)` on a container of `std::thread`: emplacing

@@ -19,8 +19,8 @@ void sort_then_touch(std::vector<int> &v, PyObject *o) {
 
 void wait_with_gil() {
     PyGILState_STATE st = PyGILState_Ensure();
-    std::unique_lock<std::mutex> lk(mu);
-    cv.wait(lk, [] { return ready; });      // expect-warning{{may block}} [blocking-with-gil]
+    std::unique_lock<std::mutex> lk(mu);    // expect-warning{{unique_lock() may block}} [blocking-with-gil]
+    cv.wait(lk, [] { return ready; });      // expect-warning{{wait() may block}} [blocking-with-gil]
     PyGILState_Release(st);
 }
 

@@ -29,9 +29,15 @@ public:
     explicit object(PyObject *p) : p_(p) {}
     object attr(const char *name) const { return object(PyObject_GetAttrString(p_, name)); }
     object call() const { return object(PyObject_CallNoArgs(p_)); }
+    object operator()() const { return object(PyObject_CallNoArgs(p_)); }
     PyObject *ptr() const { return p_; }
 private:
     PyObject *p_ = nullptr;
+};
+
+class str : public object {
+public:
+    explicit str(const char *s) : object(PyUnicode_FromString(s)) {}
 };
 }  // namespace pybind11
 
