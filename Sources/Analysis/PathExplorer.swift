@@ -306,13 +306,13 @@ public struct PathExplorer {
                 for s in yes {
                     var n = w
                     n.state = s
-                    if forked { n.note(location, "taking the true branch (\(text ?? ""))") }
+                    if forked { n.note(location, "taking the branch where \(text ?? "") is true") }
                     successors.append((t, n))
                 }
                 for s in no {
                     var n = w
                     n.state = s
-                    if forked { n.note(location, "taking the false branch (\(text ?? ""))") }
+                    if forked { n.note(location, "taking the branch where \(text ?? "") is false") }
                     successors.append((f, n))
                 }
             case .switchOn(let value, let cases, let defaultTarget, let location, let text):
