@@ -6,6 +6,7 @@ public struct FunctionSummary: Sendable, Equatable {
     var slot: StateSlot?
     /// Values the function returns on the paths that have the effect, and on those that do not, when they
     /// tell the two apart (`return 0` after acquiring, `return -1` before): callers branch on the result.
+    /// An empty `effectValues` means any value but `otherValues` (a pointer returned non-NULL after acquiring).
     var effectValues: Set<Int>?
     var otherValues: Set<Int>?
     /// The first call that needs the caller's GIL (`PyObject_Call()`), when the function relies on it.
@@ -48,11 +49,24 @@ func summarize(exits: [ExitRecord], needsGIL: String?, blocks: String?, releases
     summary.effect = chosen.0
     summary.slot = chosen.1
     var effectValues = Set<Int>(), otherValues = Set<Int>()
+    /// Effect paths that return a value known only not to be some constants (`return cb;` after `if (!cb)
+    /// return NULL;`): they are told apart when those constants cover every other path's value.
+    var effectExcluded: [Set<Int>] = []
     var expressible = true
     for e in exits {
         let same = e.effect.map { $0.0 == chosen.0 && $0.1 == chosen.1 } ?? false
+        if same, case .notEquals(let excluded)? = e.result {
+            effectExcluded.append(excluded)
+            continue
+        }
         guard case .equals(let v)? = e.result else { expressible = false; continue }
         if same { effectValues.insert(v) } else { otherValues.insert(v) }
+    }
+    if !effectExcluded.isEmpty {
+        // Every effect path's value is outside `otherValues`: an empty `effectValues` says "any other value".
+        expressible = expressible && effectValues.isDisjoint(with: otherValues)
+            && effectExcluded.allSatisfy { otherValues.isSubset(of: $0) }
+        effectValues = []
     }
     if expressible, !otherValues.isEmpty, effectValues.isDisjoint(with: otherValues) {
         summary.effectValues = effectValues
