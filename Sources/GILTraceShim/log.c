@@ -22,6 +22,18 @@ HIDDEN _Atomic int gilt_thread_count;
 HIDDEN _Atomic uint64_t gilt_dropped;
 HIDDEN _Atomic int gilt_dying;
 HIDDEN _Atomic uint64_t gilt_tick;
+HIDDEN uint64_t gilt_tick_tsc[GILT_TICK_RING];
+
+/* Advances the coarse clock to `now` (a TSC value) when its last moment is a millisecond old or more. Lock-free: the
+   moment's time is written before the count is published; two threads racing write nearly the same time. */
+HIDDEN void gilt_tick_advance(uint64_t now) {
+    uint64_t seq = atomic_load_explicit(&gilt_tick, memory_order_acquire);
+    if (seq == 0) return; /* not running yet */
+    uint64_t last = __atomic_load_n(&gilt_tick_tsc[seq % GILT_TICK_RING], __ATOMIC_RELAXED);
+    if (now < last + gilt_config.tick_gap) return;
+    __atomic_store_n(&gilt_tick_tsc[(seq + 1) % GILT_TICK_RING], now, __ATOMIC_RELAXED);
+    atomic_compare_exchange_strong_explicit(&gilt_tick, &seq, seq + 1, memory_order_release, memory_order_relaxed);
+}
 HIDDEN __thread gilt_thread *gilt_self TLS_IE;
 /* Set while this thread runs tracer code that may call hooked functions (file creation, dlsym, unwinding). */
 HIDDEN __thread int gilt_busy TLS_IE;

@@ -73,12 +73,19 @@ struct gilt_config {
     uint32_t sample_rate;
     uint32_t long_hold_ms;
     uint32_t tick_ms; /* period of the watchdog, which also advances gilt_tick */
+    uint64_t tick_gap; /* TSC ticks between two advances of gilt_tick, at least (a millisecond) */
 };
 
-/* The coarse clock: milliseconds since the tracer started, advanced by the watchdog every tick_ms; 0 while the
-   watchdog is not running (a process that never had a second thread). One load per acquisition and release
-   instead of a TSC read. */
+/* The coarse clock: a count of moments whose TSC time is kept in gilt_tick_tsc (the last GILT_TICK_RING of them).
+   Whoever reads the TSC anyway advances it, at most once per millisecond: a thread that starts or renews a wait for
+   the GIL (CPython re-waits every 5 ms), a contended or a sampled acquisition, the watchdog at each wake. An
+   acquisition stores the count, one load; a release that finds the count moved reads the TSC and knows the hold
+   lasted at least from the moment after the acquisition's count (it started before that moment) until now. So a
+   long hold is caught without timing every acquisition. 0 while the watchdog is not running (a single thread). */
+#define GILT_TICK_RING 1024
 extern HIDDEN _Atomic uint64_t gilt_tick;
+extern HIDDEN uint64_t gilt_tick_tsc[GILT_TICK_RING];
+HIDDEN void gilt_tick_advance(uint64_t now);
 
 extern HIDDEN struct gilt_config gilt_config;
 extern HIDDEN gilt_thread *gilt_threads[GILT_MAX_THREADS];

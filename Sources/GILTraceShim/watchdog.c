@@ -75,13 +75,6 @@ static void hang(gilt_thread *self, gilt_thread *victim, uint64_t lock, uint64_t
 }
 
 HIDDEN _Atomic int gilt_watchdog_started;
-static uint64_t watchdog_origin_ns;
-
-static void advance_tick(uint64_t now) {
-    uint64_t ms = (now - watchdog_origin_ns) / 1000000ull;
-    atomic_store_explicit(&gilt_tick, ms ? ms + 1 : 1, memory_order_relaxed);
-}
-
 static void *watchdog(void *unused) {
     (void)unused;
     gilt_thread *self = gilt_thread_state();
@@ -96,7 +89,7 @@ static void *watchdog(void *unused) {
     for (;;) {
         pause_ms(period);
         uint64_t now = gilt_monotonic_ns();
-        advance_tick(now);
+        gilt_tick_advance(gilt_now());
         if (gilt_config.hang_timeout_ns == 0) continue;
         int n = atomic_load(&gilt_thread_count);
         if (n > GILT_MAX_THREADS) n = GILT_MAX_THREADS;
@@ -120,8 +113,9 @@ HIDDEN void gilt_start_watchdog(void) {
     int expected = 0;
     if (!gilt_config.ready || !atomic_compare_exchange_strong(&gilt_watchdog_started, &expected, 1)) return;
     if (gilt_config.hang_timeout_ns == 0 && gilt_config.timeline != GILT_TIMELINE_SAMPLED) return;
-    watchdog_origin_ns = gilt_monotonic_ns();
-    advance_tick(watchdog_origin_ns); /* running from now on: holds taken from here are timed by it */
+    /* The coarse clock runs from now on: its first moment is now, holds taken from here on are bounded by it. */
+    gilt_tick_tsc[1 % GILT_TICK_RING] = gilt_now();
+    atomic_store_explicit(&gilt_tick, 1, memory_order_release);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = sample_stack;

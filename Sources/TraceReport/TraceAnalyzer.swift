@@ -529,8 +529,10 @@ public struct TraceAnalyzer {
                 let lifecycle = api == 10 || r.detail == 11
                 let long = held > longNs && !lifecycle
                 if long {
+                    // Recorded only because the coarse clock showed it long: `held` is a lower bound.
                     c.longHolds[site, default: []].append(LongHold(pid: p.pid, tid: r.tid, acquiredAt: acquiredAt,
-                                                                   releasedAt: r.pc, heldNs: held, time: e.time))
+                                                                   releasedAt: r.pc, heldNs: held, time: e.time,
+                                                                   atLeast: e.header.timelineSampled && flags == .long))
                 }
                 c.spans[key, default: []].append(TimelineSpan(
                     kind: .held, startMs: c.ms(e.time - held), endMs: c.ms(e.time), long: long, open: false,
@@ -587,6 +589,7 @@ struct LongHold {
     var releasedAt: UInt64
     var heldNs: Double
     var time: Double
+    var atLeast = false
 }
 
 /// Mutable state of one analysis.
@@ -654,7 +657,7 @@ struct Context {
             let api = (TracedAPI(rawValue: s?.api ?? 0) ?? .none)
             let total = max(list.count, Int((s?.holds.reduce(0) { $0 + $1.weight } ?? 0).rounded()))
             let longest = formatDuration(worst.heldNs / 1e6)
-            let message = "the GIL was held for \(longest) after \(api == .none ? "an acquisition" : api.functionName + "()") here"
+            let message = "the GIL was held for \(worst.atLeast ? "at least " : "")\(longest) after \(api == .none ? "an acquisition" : api.functionName + "()") here"
                 + " (\(list.count) of \(sampleRate == nil ? "" : "about ")\(total) hold\(total == 1 ? "" : "s") longer than \(formatDuration(options.longHoldMs)))"
             var related: [RelatedStack] = []
             if worst.releasedAt != 0 {

@@ -115,9 +115,9 @@ enum gilt_hold_flags {
     GILT_HOLD_SAMPLED = 1, /* picked by the sampling countdown */
     GILT_HOLD_WAITED = 2,  /* the acquisition waited GILT_LONG_WAIT_NS or more for the GIL */
     GILT_HOLD_LONG = 4,    /* held longer than the long-hold threshold. Without GILT_HOLD_SAMPLED or
-                              GILT_HOLD_WAITED the hold was not timed when taken: the coarse clock found it long at
-                              the release, the ACQUIRE record is written then, dated back by the hold, and the hold is
-                              accurate to the coarse clock's tick */
+                              GILT_HOLD_WAITED the hold was not timed when taken: the coarse clock showed at the
+                              release that it lasted at least the threshold; the pair is written then, the hold being
+                              that lower bound and the ACQUIRE record dated back by it */
 };
 #define GILT_LONG_WAIT_NS 1000000ull
 
