@@ -416,7 +416,7 @@ struct TraceReportTests {
         #expect(thread.acquisitions == 57)
         #expect(abs(thread.heldMs - 92) < 1e-6)
         let long = try #require(a.findings.first { $0.ruleId == "gil-long-hold" })
-        #expect(long.message == "the GIL was held for 40.0 ms after PyGILState_Ensure() here (1 of about 52 holds longer than 16.0 ms)")
+        #expect(long.message == "the GIL was held for at least 40.0 ms after PyGILState_Ensure() here (1 of about 52 holds longer than 16.0 ms)")
         let text = TraceTextReport().render(TraceRunReport(command: ["./worker"], termination: .exited(0), analysis: a, toolVersion: "test"))
         #expect(text.contains("1 in 10 of the others"))
         let json = TraceJSONReport().render(TraceRunReport(command: ["./worker"], termination: .exited(0), analysis: a, toolVersion: "test"))
