@@ -195,8 +195,9 @@ static inline uint32_t next_sample_interval(gilt_thread *t) {
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 /* Times an outermost acquisition: a sampled one, one that waited long for the GIL, or any with the exact timeline.
-   `at`: when it got the GIL (0: read the clock now). */
-__attribute__((noinline)) static void timed_acquisition(gilt_thread *t, uint32_t api, uint64_t site, uint32_t flags, uint64_t at) {
+   `at`: when it got the GIL (0: read the clock now); `waited`: ticks it waited. */
+__attribute__((noinline)) static void timed_acquisition(gilt_thread *t, uint32_t api, uint64_t site, uint32_t flags, uint64_t at,
+                                                        uint64_t waited) {
     if (flags & GILT_HOLD_SAMPLED) {
         if (t->exact_left > 0) {
             /* Still in the thread's first acquisitions: every one is timed and stands for itself (no flag). */
@@ -210,20 +211,37 @@ __attribute__((noinline)) static void timed_acquisition(gilt_thread *t, uint32_t
     }
     if (!at) at = gilt_now();
     gilt_tick_advance(at);
-    uint64_t wait_start = t->wait_started;
     t->acquired_at = at;
     t->acquired_flags = flags;
-    gilt_emit_at(t, at, GILT_GIL_ACQUIRE, api, (uint16_t)flags, wait_start && at > wait_start ? at - wait_start : 0, 0, site);
+    gilt_emit_at(t, at, GILT_GIL_ACQUIRE, api, (uint16_t)flags, waited, 0, site);
 }
 
-/* An acquisition that waited inside CPython (sampled timeline): the wait is already slow, so the clock is read; it is
-   recorded when the wait was long, or when the countdown picks it like any other. */
+/* Ticks waited by an acquisition whose wait was timed from its start (t->wait_started is then a TSC value). */
+static inline uint64_t timed_wait(gilt_thread *t, uint64_t at) {
+    return t->wait_started > GILT_WAIT_UNTIMED && at > t->wait_started ? at - t->wait_started : 0;
+}
+
+/* An acquisition that waited inside CPython (sampled timeline). A wait the countdown was about to pick was timed from
+   its start (see interpreter_wait); any other only noted the coarse clock, and if the clock moved during the wait,
+   the TSC is read now to bound the wait from below. The acquisition is recorded when the wait was long (1 ms or
+   more), or when the countdown picks it like any other. */
 __attribute__((noinline)) static void contended_acquisition(gilt_thread *t, uint32_t api, uint64_t site) {
-    uint64_t at = gilt_now();
-    gilt_tick_advance(at);
-    uint32_t flags = at - t->wait_started >= gilt_ns_to_ticks(GILT_LONG_WAIT_NS) ? GILT_HOLD_WAITED : 0;
     int picked = --t->sample_left <= 0;
-    if (flags || picked) timed_acquisition(t, api, site, flags | (picked ? GILT_HOLD_SAMPLED : 0), at);
+    uint64_t at = 0, waited = 0;
+    if (t->wait_started > GILT_WAIT_UNTIMED) {
+        at = gilt_now();
+        waited = timed_wait(t, at);
+    } else {
+        uint64_t seq = atomic_load_explicit(&gilt_tick, memory_order_relaxed);
+        if (seq != t->wait_tick && t->wait_tick != 0) {
+            at = gilt_now();
+            uint64_t first = seq - t->wait_tick >= GILT_TICK_RING ? seq - (GILT_TICK_RING - 1) : t->wait_tick + 1;
+            uint64_t since = __atomic_load_n(&gilt_tick_tsc[first % GILT_TICK_RING], __ATOMIC_RELAXED);
+            waited = since && at > since ? at - since : 0;
+        }
+    }
+    uint32_t flags = waited >= gilt_ns_to_ticks(GILT_LONG_WAIT_NS) ? GILT_HOLD_WAITED : 0;
+    if (flags || picked) timed_acquisition(t, api, site, flags | (picked ? GILT_HOLD_SAMPLED : 0), at, waited);
 }
 
 /* The user's code took the GIL (outermost). A wait inside CPython, if any, started at t->wait_started. Uncontended
@@ -238,9 +256,10 @@ static inline __attribute__((always_inline)) void gil_taken(gilt_thread *t, uint
     if (LIKELY(mode == GILT_TIMELINE_SAMPLED)) {
         t->acquired_tick = atomic_load_explicit(&gilt_tick, memory_order_relaxed);
         if (UNLIKELY(t->wait_started != 0)) contended_acquisition(t, api, site);
-        else if (UNLIKELY(--t->sample_left <= 0)) timed_acquisition(t, api, site, GILT_HOLD_SAMPLED, 0);
+        else if (UNLIKELY(--t->sample_left <= 0)) timed_acquisition(t, api, site, GILT_HOLD_SAMPLED, 0, 0);
     } else if (mode == GILT_TIMELINE_EXACT) {
-        timed_acquisition(t, api, site, 0, 0);
+        uint64_t at = gilt_now();
+        timed_acquisition(t, api, site, 0, at, timed_wait(t, at));
     }
 }
 
@@ -645,10 +664,14 @@ static int (*real_cond_timedwait)(pthread_cond_t *, pthread_mutex_t *, const str
 
 static void interpreter_wait(pthread_cond_t *c) {
     gilt_thread *t = gilt_self;
-    /* Every wait and re-wait (CPython wakes every 5 ms to ask the holder to drop the GIL) keeps the coarse clock fresh
-       while some thread holds the GIL long. */
-    if (gilt_config.timeline == GILT_TIMELINE_SAMPLED && t && gilt_in_runtime_object(c)) gilt_tick_advance(gilt_now());
-    if (t && !t->waiting_in_interpreter && gilt_in_runtime_object(c)) {
+    if (!t || !gilt_in_runtime_object(c)) return;
+    /* A re-wait (CPython wakes every 5 ms to ask the holder to drop the GIL) keeps the coarse clock fresh while some
+       thread holds the GIL long. */
+    if (t->waiting_in_interpreter) {
+        if (gilt_config.timeline == GILT_TIMELINE_SAMPLED) gilt_tick_advance(gilt_now());
+        return;
+    }
+    {
         /* 0: not yet, 1: being installed, 2: installed. Nobody waits before the hook is in place, or the unlock
            that ends its wait could bypass it. */
         if (atomic_load_explicit(&interpreter_unlock_hooked, memory_order_acquire) != 2) {
@@ -662,7 +685,16 @@ static void interpreter_wait(pthread_cond_t *c) {
         }
         gilt_need_watchdog();
         t->waiting_in_interpreter = 1;
-        if (gilt_config.timeline && !t->wait_started) t->wait_started = gilt_now();
+        /* The wait's start: the TSC when this acquisition will be timed anyway (the exact timeline, or the sampling
+           countdown's next pick), else only the coarse clock (a wait is timed from below later if the clock moved). */
+        if (!t->wait_started) {
+            if (gilt_config.timeline == GILT_TIMELINE_EXACT || (gilt_config.timeline == GILT_TIMELINE_SAMPLED && t->sample_left <= 1)) {
+                t->wait_started = gilt_now();
+            } else if (gilt_config.timeline == GILT_TIMELINE_SAMPLED) {
+                t->wait_started = GILT_WAIT_UNTIMED;
+                t->wait_tick = atomic_load_explicit(&gilt_tick, memory_order_relaxed);
+            }
+        }
         begin_wait(t, GILT_LOCK_GIL);
     }
 }

@@ -23,6 +23,7 @@
 #define GILT_STACK_DEPTH 32
 /* A sampled timeline still times every one of a thread's first acquisitions: short runs keep their whole picture. */
 #define GILT_EXACT_FIRST 256
+#define GILT_WAIT_UNTIMED 1
 
 /* The hooks touch the first two cache lines on every call; the arrays and the watchdog's stack buffer follow. */
 typedef struct gilt_thread {
@@ -43,7 +44,9 @@ typedef struct gilt_thread {
     int sample_left;          /* outermost acquisitions until the next timed one (sampled timeline) */
     int exact_left;           /* the first GILT_EXACT_FIRST outermost acquisitions of a thread are all timed */
     uint64_t acquisitions;    /* outermost acquisitions by the user's code, all of them */
-    uint64_t wait_started; /* TSC at the first wait on the GIL's condition variable of the current acquisition */
+    uint64_t wait_started; /* TSC at the first wait on the GIL's condition variable of the current acquisition;
+                              GILT_WAIT_UNTIMED: it waited, but only wait_tick (the coarse clock) was noted */
+    uint64_t wait_tick;
     /* Read by the watchdog: what the thread waits for, and a count of its waits (the watchdog measures how
        long the same wait lasts, so the hooks never read a clock for it). */
     _Atomic uint64_t waiting_on, wait_seq;
