@@ -235,8 +235,7 @@ __attribute__((noinline)) static void contended_acquisition(gilt_thread *t, uint
         uint64_t seq = atomic_load_explicit(&gilt_tick, memory_order_relaxed);
         if (seq != t->wait_tick && t->wait_tick != 0) {
             at = gilt_now();
-            uint64_t first = seq - t->wait_tick >= GILT_TICK_RING ? seq - (GILT_TICK_RING - 1) : t->wait_tick + 1;
-            uint64_t since = __atomic_load_n(&gilt_tick_tsc[first % GILT_TICK_RING], __ATOMIC_RELAXED);
+            uint64_t since = gilt_tick_after(t->wait_tick, seq);
             waited = since && at > since ? at - since : 0;
         }
     }
@@ -279,9 +278,7 @@ __attribute__((noinline)) static void timed_release(gilt_thread *t, uint32_t api
 __attribute__((noinline)) static void untimed_hold_ended(gilt_thread *t, uint32_t api, uint64_t site, uint64_t seq) {
     uint64_t at = gilt_now();
     gilt_tick_advance(at);
-    uint64_t first = t->acquired_tick + 1;
-    if (seq - t->acquired_tick >= GILT_TICK_RING) first = seq - (GILT_TICK_RING - 1); /* older moments are overwritten */
-    uint64_t since = __atomic_load_n(&gilt_tick_tsc[first % GILT_TICK_RING], __ATOMIC_RELAXED);
+    uint64_t since = gilt_tick_after(t->acquired_tick, seq);
     if (since == 0 || at <= since) return;
     uint64_t held = at - since;
     if (gilt_ticks_to_ns(held) <= (uint64_t)gilt_config.long_hold_ms * 1000000ull) return;

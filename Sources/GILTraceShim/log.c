@@ -22,21 +22,50 @@ HIDDEN _Atomic int gilt_thread_count;
 HIDDEN _Atomic uint64_t gilt_dropped;
 HIDDEN _Atomic int gilt_dying;
 HIDDEN _Atomic uint64_t gilt_tick;
-HIDDEN uint64_t gilt_tick_tsc[GILT_TICK_RING];
-
-/* Advances the coarse clock to `now` (a TSC value) when its last moment is a millisecond old or more. Lock-free: the
-   moment's time is written before the count is published; two threads racing write nearly the same time. */
-HIDDEN void gilt_tick_advance(uint64_t now) {
-    uint64_t seq = atomic_load_explicit(&gilt_tick, memory_order_acquire);
-    if (seq == 0) return; /* not running yet */
-    uint64_t last = __atomic_load_n(&gilt_tick_tsc[seq % GILT_TICK_RING], __ATOMIC_RELAXED);
-    if (now < last + gilt_config.tick_gap) return;
-    __atomic_store_n(&gilt_tick_tsc[(seq + 1) % GILT_TICK_RING], now, __ATOMIC_RELAXED);
-    atomic_compare_exchange_strong_explicit(&gilt_tick, &seq, seq + 1, memory_order_release, memory_order_relaxed);
-}
 HIDDEN __thread gilt_thread *gilt_self TLS_IE;
 /* Set while this thread runs tracer code that may call hooked functions (file creation, dlsym, unwinding). */
 HIDDEN __thread int gilt_busy TLS_IE;
+
+/* Moment n of the coarse clock lives in slot n % GILT_TICK_RING, tagged with n once its time is written. */
+static struct { _Atomic uint64_t seq; _Atomic uint64_t tsc; } moments[GILT_TICK_RING];
+
+static uint64_t moment_time(uint64_t n) {
+    uint64_t tag = atomic_load_explicit(&moments[n % GILT_TICK_RING].seq, memory_order_acquire);
+    uint64_t tsc = atomic_load_explicit(&moments[n % GILT_TICK_RING].tsc, memory_order_acquire);
+    uint64_t again = atomic_load_explicit(&moments[n % GILT_TICK_RING].seq, memory_order_acquire);
+    return tag == n && again == n ? tsc : 0;
+}
+
+static void set_moment(uint64_t n, uint64_t tsc) {
+    atomic_store_explicit(&moments[n % GILT_TICK_RING].seq, 0, memory_order_release);
+    atomic_store_explicit(&moments[n % GILT_TICK_RING].tsc, tsc, memory_order_release);
+    atomic_store_explicit(&moments[n % GILT_TICK_RING].seq, n, memory_order_release);
+}
+
+/* The TSC time of the coarse clock's first moment after moment `seen`, the clock now being at `now_seq` (> seen):
+   what happened when the clock read `seen` happened before that time. When the ring no longer holds that moment,
+   the oldest it holds (later, so still a lower bound of what lasted since). 0 when unknown (being written). */
+HIDDEN uint64_t gilt_tick_after(uint64_t seen, uint64_t now_seq) {
+    return moment_time(now_seq - seen >= GILT_TICK_RING ? now_seq - (GILT_TICK_RING - 1) : seen + 1);
+}
+
+/* Starts the coarse clock at moment 1, now. */
+HIDDEN void gilt_tick_start(uint64_t now) {
+    set_moment(1, now);
+    atomic_store_explicit(&gilt_tick, 1, memory_order_release);
+}
+
+/* Advances the coarse clock to `now` (a TSC value) when its last moment is a millisecond old or more. Lock-free: the
+   thread whose compare-and-swap wins writes the new moment's time (readers treat a moment not yet written as
+   unknown), so a thread that read the TSC earlier and lost the race never dates a moment back. */
+HIDDEN void gilt_tick_advance(uint64_t now) {
+    uint64_t seq = atomic_load_explicit(&gilt_tick, memory_order_acquire);
+    if (seq == 0) return; /* not running yet */
+    uint64_t last = moment_time(seq);
+    if (last && now < last + gilt_config.tick_gap) return;
+    if (atomic_compare_exchange_strong_explicit(&gilt_tick, &seq, seq + 1, memory_order_acq_rel, memory_order_relaxed))
+        set_moment(seq + 1, now);
+}
 
 static uint64_t start_ticks, start_unix_ns;
 static uint64_t ticks_per_second = 1000000000ull;

@@ -79,7 +79,7 @@ struct gilt_config {
     uint64_t tick_gap; /* TSC ticks between two advances of gilt_tick, at least (a millisecond) */
 };
 
-/* The coarse clock: a count of moments whose TSC time is kept in gilt_tick_tsc (the last GILT_TICK_RING of them).
+/* The coarse clock: a count of moments whose TSC times are kept in a ring (the last GILT_TICK_RING of them).
    Whoever reads the TSC anyway advances it, at most once per millisecond: a thread that starts or renews a wait for
    the GIL (CPython re-waits every 5 ms), a contended or a sampled acquisition, the watchdog at each wake. An
    acquisition stores the count, one load; a release that finds the count moved reads the TSC and knows the hold
@@ -87,8 +87,9 @@ struct gilt_config {
    long hold is caught without timing every acquisition. 0 while the watchdog is not running (a single thread). */
 #define GILT_TICK_RING 1024
 extern HIDDEN _Atomic uint64_t gilt_tick;
-extern HIDDEN uint64_t gilt_tick_tsc[GILT_TICK_RING];
+HIDDEN void gilt_tick_start(uint64_t now);
 HIDDEN void gilt_tick_advance(uint64_t now);
+HIDDEN uint64_t gilt_tick_after(uint64_t seen, uint64_t now_seq);
 
 extern HIDDEN struct gilt_config gilt_config;
 extern HIDDEN gilt_thread *gilt_threads[GILT_MAX_THREADS];

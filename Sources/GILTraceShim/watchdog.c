@@ -114,8 +114,7 @@ HIDDEN void gilt_start_watchdog(void) {
     if (!gilt_config.ready || !atomic_compare_exchange_strong(&gilt_watchdog_started, &expected, 1)) return;
     if (gilt_config.hang_timeout_ns == 0 && gilt_config.timeline != GILT_TIMELINE_SAMPLED) return;
     /* The coarse clock runs from now on: its first moment is now, holds taken from here on are bounded by it. */
-    gilt_tick_tsc[1 % GILT_TICK_RING] = gilt_now();
-    atomic_store_explicit(&gilt_tick, 1, memory_order_release);
+    gilt_tick_start(gilt_now());
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = sample_stack;
