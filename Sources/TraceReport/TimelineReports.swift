@@ -66,7 +66,7 @@ public struct TimelineSVG {
         let plotLeft = labelWidth, plotWidth = width - labelWidth - 20
         let top = 44.0
         let lanes = t.lanes
-        let height = top + Double(max(lanes.count, 1)) * (laneHeight + laneGap) + 50
+        let height = top + Double(max(lanes.count, 1)) * (laneHeight + laneGap) + 50 + (report.analysis.sampleRate == nil ? 0 : 16)
         let duration = max(t.durationMs, 0.001)
         func x(_ ms: Double) -> Double { plotLeft + max(0, min(ms, duration)) / duration * plotWidth }
         func num(_ v: Double) -> String { String(format: "%.1f", v) }
@@ -126,7 +126,7 @@ public struct TimelineSVG {
             svg += "<text x=\"\(num(plotLeft))\" y=\"\(num(top + 14))\" fill=\"#616161\">no thread was traced</text>\n"
         }
         // Legend.
-        let ly = height - 22
+        let ly = height - 22 - (report.analysis.sampleRate == nil ? 0 : 16)
         var lx = 8.0
         func legend(_ fill: String, _ text: String) {
             svg += "<rect x=\"\(num(lx))\" y=\"\(num(ly - 10))\" width=\"18\" height=\"12\" fill=\"\(fill)\" stroke=\"#9e9e9e\" stroke-width=\"0.5\"/>"
@@ -139,6 +139,11 @@ public struct TimelineSVG {
         legend("url(#gilcheck-wait)", "waiting for the GIL")
         legend("url(#gilcheck-mutex)", "waiting for a mutex")
         svg += "<path d=\"M\(num(lx + 9)) \(num(ly + 1)) l5 -9 h-10 z\" fill=\"#b71c1c\"/><text x=\"\(num(lx + 24))\" y=\"\(num(ly))\">finding</text>\n"
+        if let rate = report.analysis.sampleRate {
+            // A sampled run shows the holds it recorded: every long hold and long wait, 1 in `rate` of the others.
+            svg += "<text x=\"8\" y=\"\(num(ly + 16))\" fill=\"#616161\">sampled: every long hold and every wait of 1 ms or more,"
+                + " 1 in \(rate) of the other holds after each thread's first 256 (--exact-timeline shows all)</text>\n"
+        }
         svg += "</svg>\n"
         return svg
     }

@@ -421,6 +421,9 @@ struct TraceReportTests {
         #expect(text.contains("1 in 10 of the others"))
         let json = TraceJSONReport().render(TraceRunReport(command: ["./worker"], termination: .exited(0), analysis: a, toolVersion: "test"))
         #expect(json.contains("\"sampling\""))
+        let svg = TimelineSVG().render(TraceRunReport(command: ["./worker"], termination: .exited(0), analysis: a, toolVersion: "test"))
+        #expect(svg.contains("1 in 10 of the other holds"))
+        _ = try XMLDocument(data: Data(svg.utf8))
     }
 
     @Test("chrome output is trace-event JSON; json, sarif and html render the same findings")
