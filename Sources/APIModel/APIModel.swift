@@ -42,6 +42,9 @@ public enum StateSlot: Hashable, Sendable, CustomStringConvertible {
     case pointee(Int)
     /// A field reached from the pointer argument at this index (`arg0->gil` for `void enter(ctx_t *c)`).
     case field(Int, [String])
+    /// A variable outside every function (by its USR), or a field path below one: a helper that keeps the state
+    /// in a global (`g_state = PyGILState_Ensure()`). `text` names it in messages. Inferred only, never in rules.
+    case global(String, [String], text: String)
 
     init?(text: String) {
         if text == "result" { self = .result; return }
@@ -63,6 +66,7 @@ public enum StateSlot: Hashable, Sendable, CustomStringConvertible {
         case .argument(let n): return "arg\(n)"
         case .pointee(let n): return "*arg\(n)"
         case .field(let n, let path): return "arg\(n)" + path.joined()
+        case .global(_, _, let text): return text
         }
     }
 }

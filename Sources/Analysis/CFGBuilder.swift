@@ -911,6 +911,11 @@ final class CFGBuilder {
     }
 
     private func key(forDeclaration decl: Cursor) -> StorageKey {
+        if decl.kind == CXCursor_VarDecl, decl.storageClass == CX_SC_Static || decl.storageClass == CX_SC_Extern
+            || !isFunctionKind(decl.semanticParent?.kind) {
+            let usr = decl.usr
+            if !usr.isEmpty { return StorageKey(root: .global(usr), path: [], isLocal: false, text: decl.spelling) }
+        }
         let h = decl.hash
         var id: Int?
         if let list = variables[h] {
@@ -928,6 +933,12 @@ final class CFGBuilder {
                     || parentKind == CXCursor_Constructor || parentKind == CXCursor_Destructor
                     || parentKind == CXCursor_FunctionTemplate || parentKind == CXCursor_LambdaExpr))
         return StorageKey(root: .variable(id!), path: [], isLocal: local, text: decl.spelling)
+    }
+
+    private func isFunctionKind(_ kind: CXCursorKind?) -> Bool {
+        guard let kind else { return false }
+        return [CXCursor_FunctionDecl, CXCursor_CXXMethod, CXCursor_Constructor, CXCursor_Destructor,
+                CXCursor_FunctionTemplate, CXCursor_LambdaExpr].contains(kind)
     }
 
     private func newTemporary(_ text: String) -> StorageKey {

@@ -54,6 +54,8 @@ public final class TranslationUnitAnalyzer {
             }
         }
         visit(tu.root)
+        let unit = tu.root.spelling
+        for i in cfgs.indices { cfgs[i].unit = unit }
         return cfgs
     }
 

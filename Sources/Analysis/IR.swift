@@ -6,6 +6,9 @@ public struct StorageKey: Hashable, Sendable, CustomStringConvertible {
     public enum Root: Hashable, Sendable {
         case variable(Int)
         case temporary(Int)
+        /// A variable that outlives every call (file scope, `static`, `extern`), by its USR: the same place in
+        /// every function of the run.
+        case global(String)
     }
     public var root: Root
     /// `->f`, `.f`, `*`, `[3]` steps below the root, in order.
@@ -29,6 +32,11 @@ public struct StorageKey: Hashable, Sendable, CustomStringConvertible {
 
     public func isPrefix(of other: StorageKey) -> Bool {
         root == other.root && other.path.count >= path.count && Array(other.path.prefix(path.count)) == path
+    }
+
+    public var isGlobal: Bool {
+        if case .global = root { return true }
+        return false
     }
 
     public var isTemporary: Bool {
@@ -148,6 +156,9 @@ public struct FunctionCFG: Sendable {
     /// Storage released (or restored) somewhere in the function: a state stored in a non-local place that the
     /// function itself also releases is owned by the function, so a path that leaves it held is a leak.
     public var parameters: [StorageKey]
+    /// The translation unit the function was lowered from (its main file's spelling): a `static` function
+    /// defined in a header belongs to every unit that includes it, and calls from those units reach it.
+    public var unit: String = ""
 
     /// Every call site in the function.
     public var callSites: [CallSite] {

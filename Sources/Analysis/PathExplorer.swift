@@ -69,6 +69,10 @@ struct PathState: Hashable {
     /// The caller's saved thread states (in a parameter's field, a global) this path has restored: the GIL
     /// was lent by the caller, and saving into the same place again gives it back.
     var borrowed: Set<StorageKey> = []
+    /// The caller's GIL states (what a parameter points to, a parameter's field, a global) this path has
+    /// released: a new Ensure stored back into the same place re-acquires the GIL for the caller (a helper that
+    /// lets other threads run: `PyGILState_Release(*st); …; *st = PyGILState_Ensure();`).
+    var lent: Set<StorageKey> = []
     /// Locals that hold a value from outside this function's own acquisitions (a parameter, a field, a call):
     /// releasing or restoring them is not a fault this function can be blamed for.
     var foreign: Set<StorageKey> = []
@@ -84,6 +88,8 @@ struct PathState: Hashable {
     /// What this path did to states the caller handed in (for the function's summary).
     var callerStateEffect: GILEffect?
     var callerStateSlot: StateSlot?
+    /// The caller's GIL state this path released and re-acquired in place (for the summary).
+    var yieldedSlot: StateSlot?
     /// Py_Finalize ran on this path (for the summary).
     var finalized = false
 }
@@ -135,6 +141,8 @@ public struct EntryContext: Sendable {
     var gil: GILStatus = .unknown
     /// Why the function starts without the GIL: "started by pthread_create() at main.c:40".
     var threadOrigin: String?
+    /// What is known about parameters at entry (to tell whether a summary depends on an argument).
+    var assumptions: [StorageKey: Fact] = [:]
 
     public static let ordinary = EntryContext()
 }
@@ -161,7 +169,7 @@ public struct PathExplorer {
     let entryTakesGIL: (String) -> Bool
     private(set) var findings: [String: Diagnostic] = [:]
     private var order: [String] = []
-    private var exits: [ExitRecord] = []
+    private(set) var exits: [ExitRecord] = []
     private var needsGILWitness: String?
     private var blocksWitness: String?
     private var witnessReleases = false
@@ -220,6 +228,7 @@ public struct PathExplorer {
         var start = PathState()
         start.gil = entry.gil
         start.releasedByCaller = entry.gil == .released
+        start.facts = entry.assumptions
         var visited = Array(repeating: Set<PathState>(), count: cfg.blocks.count)
         var queue: [(Int, Walker)] = [(cfg.entry, Walker(state: start, path: nil))]
         var head = 0
@@ -259,10 +268,13 @@ public struct PathExplorer {
         if !state.facts.isEmpty {
             state.facts = state.facts.filter { live.contains($0.key.root) }
         }
-        if !state.released.isEmpty { state.released = state.released.filter { live.contains($0.root) } }
-        if !state.restored.isEmpty { state.restored = state.restored.filter { live.contains($0.root) } }
+        // What this path did to a global stays true when the function no longer names it (a helper that
+        // releases it may be called again).
+        if !state.released.isEmpty { state.released = state.released.filter { $0.isGlobal || live.contains($0.root) } }
+        if !state.restored.isEmpty { state.restored = state.restored.filter { $0.isGlobal || live.contains($0.root) } }
         if !state.foreign.isEmpty { state.foreign = state.foreign.filter { live.contains($0.root) } }
         if !state.borrowed.isEmpty { state.borrowed = state.borrowed.filter { !$0.isLocal || live.contains($0.root) } }
+        if !state.lent.isEmpty { state.lent = state.lent.filter { !$0.isLocal || live.contains($0.root) } }
         if !state.definitions.isEmpty {
             state.definitions = state.definitions.filter { live.contains($0.key.root) }
         }
@@ -401,6 +413,10 @@ public struct PathExplorer {
         if case .read(let source) = value {
             for i in w.state.ensures.indices where w.state.ensures[i].keys.contains(source) {
                 w.state.ensures[i].keys.insert(target)
+                guard !target.isLocal else { continue }
+                var held = w.state.ensures[i]
+                giveBackEnsure(target, &held, &w.state)
+                w.state.ensures[i] = held
             }
             for i in w.state.saves.indices where w.state.saves[i].keys.contains(source) {
                 w.state.saves[i].keys.insert(target)
@@ -536,7 +552,29 @@ public struct PathExplorer {
         if let result = site.result { forget(result, in: &w.state) }
 
         var outcomes = [w]
-        if let s = rule.summary, s.effect != nil, let result = site.result, let yes = s.effectValues, let no = s.otherValues {
+        if let s = rule.summary, s.effect != nil, let n = s.effectArgument, n < site.arguments.count {
+            // The callee acts only when this argument has the truth `effectWhenTrue`: fork on it.
+            let argument = site.arguments[n]
+            let acting = assume(argument.value, s.effectWhenTrue, w.state)
+            let idle = assume(argument.value, !s.effectWhenTrue, w.state)
+            let forked = !acting.isEmpty && !idle.isEmpty
+            let named = [argument.text, argument.storage?.text ?? "", argument.value.keysRead.first?.text ?? ""]
+            let shown = named.first(where: { !$0.isEmpty }) ?? "argument \(n + 1)"
+            for state in idle {
+                var without = w
+                without.state = state
+                if forked { without.note(site.location, "assuming \(shown) is \(!s.effectWhenTrue), when \(site.shown) does nothing (summary)") }
+                // The state it would release (or store) stays where it is.
+                unknownCall(site, &without, keeping: rule.slot.flatMap { stateKey(site, $0) })
+                out.append(without)
+            }
+            outcomes = acting.map { state in
+                var with = w
+                with.state = state
+                if forked { with.note(site.location, "assuming \(shown) is \(s.effectWhenTrue)") }
+                return with
+            }
+        } else if let s = rule.summary, s.effect != nil, let result = site.result, let yes = s.effectValues, let no = s.otherValues {
             // The callee acquires (or releases) only on the paths that return `yes`: fork on its result.
             var without = w
             without.state.facts[result] = yes.count == 1 ? .equals(no.count == 1 ? no.first! : -1) : .notEquals(yes)
@@ -606,7 +644,12 @@ public struct PathExplorer {
                 }
             }
         case nil:
-            unknownCall(site, &w)
+            // A helper that releases the caller's state and re-acquires it in place leaves it with the caller.
+            let kept = rule.summary?.yields.flatMap { stateKey(site, $0) }
+            unknownCall(site, &w, keeping: kept)
+            if let kept, w.state.ensures.contains(where: { $0.keys.contains(kept) }) {
+                w.note(site.location, "\(site.shown) releases GIL state '\(kept.text)' and re-acquires it in place (summary)")
+            }
         }
     }
 
@@ -693,6 +736,8 @@ public struct PathExplorer {
                 return k
             }
             return nil
+        case .global(let usr, let path, let text):
+            return StorageKey(root: .global(usr), path: path, isLocal: false, text: text)
         case .field(let n, let path):
             guard n < site.arguments.count else { return nil }
             let a = site.arguments[n]
@@ -711,6 +756,7 @@ public struct PathExplorer {
     /// Which of the caller's places a key is: the result, a parameter, what a parameter points to.
     private func callerSlot(_ key: StorageKey, returned: Set<StorageKey>) -> StateSlot? {
         if returned.contains(key) { return .result }
+        if case .global(let usr) = key.root { return .global(usr, key.path, text: key.text) }
         guard let index = cfg.parameters.firstIndex(of: key.rootOnly) else { return nil }
         if key.path.isEmpty { return .argument(index) }
         if key.path == ["*"] { return .pointee(index) }
@@ -727,8 +773,10 @@ public struct PathExplorer {
         let escaped = key == nil
         if w.state.gil != .held { w.heldSince = w.depth + 1 }
         w.note(site.location, "GIL acquired here by \(site.shown)")
-        w.state.ensures.append(Held(keys: key.map { [$0] } ?? [], site: site.location, api: site.shown,
-                                    escaped: escaped, previous: w.state.gil, depth: w.depth))
+        var held = Held(keys: key.map { [$0] } ?? [], site: site.location, api: site.shown,
+                        escaped: escaped, previous: w.state.gil, depth: w.depth)
+        if let key, slot != .result { giveBackEnsure(key, &held, &w.state) }
+        w.state.ensures.append(held)
         w.state.gil = .held
         w.state.releasedByCaller = false
         if let key { w.state.released.remove(key) }
@@ -746,8 +794,15 @@ public struct PathExplorer {
             } else {
                 w.state.gil = live[index].previous
             }
-            w.state.ensures.remove(at: index)
+            let taken = w.state.ensures.remove(at: index)
             w.state.released.insert(key)
+            if taken.givesBack {
+                w.state.lent.insert(key)
+                if let slot = callerSlot(key, returned: []), w.state.callerStateEffect == nil {
+                    w.state.callerStateEffect = .release
+                    w.state.callerStateSlot = slot
+                }
+            }
             w.note(site.location, "GIL state '\(key.text)' released here")
             return
         }
@@ -777,6 +832,7 @@ public struct PathExplorer {
             // The caller's state (a parameter, a field, a global): releasing it is the caller's business.
             w.state.gil = .unknown
             w.state.released.insert(key)
+            if !key.isLocal || w.state.foreign.contains(key) { w.state.lent.insert(key) }
             if let slot = callerSlot(key, returned: []), w.state.callerStateEffect == nil {
                 w.state.callerStateEffect = .release
                 w.state.callerStateSlot = slot
@@ -821,6 +877,19 @@ public struct PathExplorer {
             state.callerStateEffect = nil
             state.callerStateSlot = nil
         }
+    }
+
+    /// An Ensure stored into a place whose caller's state this path released earlier re-acquires it: for the
+    /// caller the state is held again, as it was handed in.
+    private func giveBackEnsure(_ key: StorageKey, _ held: inout Held, _ state: inout PathState) {
+        guard state.lent.remove(key) != nil else { return }
+        held.givesBack = true
+        let slot = callerSlot(key, returned: [])
+        if state.callerStateEffect == .release, state.callerStateSlot == slot {
+            state.callerStateEffect = nil
+            state.callerStateSlot = nil
+        }
+        if let slot { state.yieldedSlot = slot }
     }
 
     /// Restoring a state the caller keeps (a parameter's field, what a parameter points to, a global).
@@ -876,14 +945,14 @@ public struct PathExplorer {
 
     /// A call the model knows nothing about: it may change anything reachable through pointers, and a state
     /// handed to it may be released by it.
-    private mutating func unknownCall(_ site: CallSite, _ w: inout Walker) {
+    private mutating func unknownCall(_ site: CallSite, _ w: inout Walker, keeping kept: StorageKey? = nil) {
         forgetNonLocal(&w.state)
         let isPythonAPI = model.requiresGIL(site.callee) && !site.isIndirect
         for a in site.arguments {
             if let k = a.addressOf { forget(k, in: &w.state) }
             guard !isPythonAPI else { continue }
             let handed = [a.addressOf, a.storage].compactMap { $0 } + a.value.keysRead
-            for k in handed {
+            for k in handed where k != kept {
                 for i in w.state.ensures.indices where w.state.ensures[i].keys.contains(k) {
                     w.state.ensures[i].escaped = true
                 }
@@ -911,12 +980,13 @@ public struct PathExplorer {
             report(.allowThreadsLeak, at: location, "\(what) \(whereTo)", walker: w, since: h.depth)
         }
         if w.state.threadStartedWhileHeld != nil, w.state.gil == .held { reportInitHolds(&w) }
-        exits.append(ExitRecord(result: value.flatMap { evaluate($0, w.state) }, effect: exitEffect(w.state, returned)))
+        exits.append(ExitRecord(result: value.flatMap { evaluate($0, w.state) }, effect: exitEffect(w.state, returned),
+                                yielded: w.state.yieldedSlot))
     }
 
     /// What this exit hands to the caller, for the summary.
     private func exitEffect(_ s: PathState, _ returned: Set<StorageKey>) -> (GILEffect, StateSlot?)? {
-        for h in s.ensures.reversed() {
+        for h in s.ensures.reversed() where !h.givesBack {
             for k in h.keys.sorted(by: { $0.text < $1.text }) {
                 if let slot = callerSlot(k, returned: returned) { return (.ensure, slot) }
             }

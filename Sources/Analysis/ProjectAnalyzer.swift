@@ -18,18 +18,30 @@ public struct ProjectAnalyzer {
     /// there are so far.
     public func analyze(_ input: [FunctionCFG], workers: Int = 1, progress: ((_ done: Int, _ total: Int, _ findings: Int) -> Void)? = nil)
         -> [Diagnostic] {
-        // The same function can come from several translation units (a header): keep one.
-        var seen = Set<String>()
-        let cfgs = input.filter { seen.insert("\($0.location.file):\($0.location.line):\($0.location.column)").inserted }
+        // The same function can come from several translation units (a header): keep one, and remember every
+        // unit it came from (a `static inline` helper of a header is each includer's own function).
+        var firstAt: [String: Int] = [:]
+        var cfgs: [FunctionCFG] = []
+        var units: [Set<String>] = []
+        for c in input {
+            let place = "\(c.location.file):\(c.location.line):\(c.location.column)"
+            if let k = firstAt[place] { units[k].insert(c.unit); continue }
+            firstAt[place] = cfgs.count
+            cfgs.append(c)
+            units.append([c.unit])
+        }
         var byName: [String: [Int]] = [:]
         for (i, c) in cfgs.enumerated() { byName[c.name, default: []].append(i) }
 
-        /// The definition a call in `caller` reaches: a static function of the same file first, then an
-        /// external one; nil when the run has none or more than one.
+        /// The definition a call in `caller` reaches: a static function of the same file first, then a static
+        /// function of a header that the caller's unit includes, then an external one; nil when the run has
+        /// none or more than one.
         func target(_ name: String, from caller: Int) -> Int? {
             guard let candidates = byName[name] else { return nil }
             let file = cfgs[caller].location.file
             if let local = candidates.first(where: { cfgs[$0].isStatic && cfgs[$0].location.file == file }) { return local }
+            let included = candidates.filter { cfgs[$0].isStatic && !units[$0].isDisjoint(with: units[caller]) }
+            if included.count == 1 { return included[0] }
             let external = candidates.filter { !cfgs[$0].isStatic }
             return external.count == 1 ? external[0] : nil
         }
@@ -82,7 +94,15 @@ public struct ProjectAnalyzer {
             }
             var explorer = PathExplorer(cfg: cfgs[i], model: model, limits: limits, summaries: { known[$0] })
             let found = explorer.run()
-            let summary = explorer.summary
+            var summary = explorer.summary
+            if summary.effect != nil, summary.effectValues == nil {
+                refineByArgument(&summary, exits: explorer.exits, cfg: cfgs[i]) { facts in
+                    var again = PathExplorer(cfg: cfgs[i], model: model, limits: limits,
+                                             entry: EntryContext(assumptions: facts), summaries: { known[$0] })
+                    _ = again.run()
+                    return again.exits
+                }
+            }
             shared[i] = summary
             return (found, summary)
         }
@@ -145,6 +165,37 @@ public struct ProjectAnalyzer {
         var reported = Set<String>()
         return diagnostics.filter { d in
             reported.insert("\(d.ruleId)|\(d.file)|\(d.line)|\(d.column)|\(d.message)").inserted
+        }
+    }
+}
+
+/// A summary whose effect happens on some exits only, and not as told by the result: when one parameter that a
+/// branch tests decides it (`if (cond) PyGILState_Release(st);`), the effect is conditional on that argument.
+/// `explore` runs the function again with facts about parameters at entry and gives its exits.
+func refineByArgument(_ summary: inout FunctionSummary, exits: [ExitRecord], cfg: FunctionCFG,
+                      explore: ([StorageKey: Fact]) -> [ExitRecord]) {
+    guard let effect = summary.effect else { return }
+    let slot = summary.slot
+    let has: (ExitRecord) -> Bool = { $0.effect.map { $0.0 == effect && $0.1 == slot } ?? false }
+    guard exits.contains(where: has), exits.contains(where: { $0.effect == nil }),
+          exits.allSatisfy({ has($0) || $0.effect == nil }) else { return }
+    var tested: [StorageKey] = []
+    for block in cfg.blocks {
+        guard case .branch(let condition, _, _, _, _) = block.terminator else { continue }
+        for k in condition.keysRead where k.path.isEmpty && cfg.parameters.contains(k) && !tested.contains(k) {
+            tested.append(k)
+        }
+    }
+    for key in tested.prefix(3) {
+        guard let index = cfg.parameters.firstIndex(of: key) else { continue }
+        let whenTrue = explore([key: .notEquals([0])]), whenFalse = explore([key: .equals(0)])
+        guard !whenTrue.isEmpty, !whenFalse.isEmpty else { continue }
+        let onTrue = whenTrue.allSatisfy(has), offTrue = whenTrue.allSatisfy { $0.effect == nil }
+        let onFalse = whenFalse.allSatisfy(has), offFalse = whenFalse.allSatisfy { $0.effect == nil }
+        if (onTrue && offFalse) || (offTrue && onFalse) {
+            summary.effectArgument = index
+            summary.effectWhenTrue = onTrue
+            return
         }
     }
 }

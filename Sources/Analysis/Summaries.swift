@@ -15,11 +15,27 @@ public struct FunctionSummary: Sendable, Equatable {
     var blocks: String?
     /// The call that needs the caller's GIL is one that releases it (`Py_BEGIN_ALLOW_THREADS`).
     var releasesCallersGIL = false
+    /// With no effect: the caller's GIL state at this slot is released and re-acquired in place (a helper that
+    /// lets other threads run). It stays the caller's to release.
+    var yields: StateSlot?
+    /// The effect happens exactly when the argument at this index is true (`whenTrue`) or false: `if (cond)
+    /// PyGILState_Release(st);`. Callers fork on the argument's truth.
+    var effectArgument: Int?
+    var effectWhenTrue = true
 
-    var isEmpty: Bool { effect == nil && needsGIL == nil && blocks == nil }
+    var isEmpty: Bool { effect == nil && needsGIL == nil && blocks == nil && yields == nil }
 
     /// "acquires the GIL (summary)" for path notes.
     var effectDescription: String {
+        if case .global(_, _, let name)? = slot {
+            switch effect {
+            case .ensure?: return "acquires the GIL and keeps its state in '\(name)'"
+            case .release?: return "releases the GIL state kept in '\(name)'"
+            case .save?: return "releases the GIL and keeps the saved thread state in '\(name)'"
+            case .restore?: return "re-acquires the GIL with the thread state kept in '\(name)'"
+            default: break
+            }
+        }
         switch effect {
         case .ensure?: return "acquires the GIL and hands its state to the caller"
         case .release?: return "releases a GIL state the caller passed in"
@@ -40,12 +56,17 @@ public struct FunctionSummary: Sendable, Equatable {
 struct ExitRecord {
     var result: Fact?
     var effect: (GILEffect, StateSlot?)?
+    /// The caller's state this exit released and re-acquired in place.
+    var yielded: StateSlot? = nil
 }
 
 /// Folds the exits of a function into its summary.
 func summarize(exits: [ExitRecord], needsGIL: String?, blocks: String?, releasesCallersGIL: Bool) -> FunctionSummary {
     var summary = FunctionSummary(needsGIL: needsGIL, blocks: blocks, releasesCallersGIL: releasesCallersGIL)
-    guard let chosen = exits.first(where: { $0.effect != nil })?.effect else { return summary }
+    guard let chosen = exits.first(where: { $0.effect != nil })?.effect else {
+        summary.yields = exits.lazy.compactMap(\.yielded).first
+        return summary
+    }
     summary.effect = chosen.0
     summary.slot = chosen.1
     var effectValues = Set<Int>(), otherValues = Set<Int>()

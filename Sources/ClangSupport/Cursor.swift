@@ -123,6 +123,8 @@ public struct Cursor {
     public var isInSystemHeader: Bool { clang_Location_isInSystemHeader(clang_getCursorLocation(raw)) != 0 }
     public var isDefinition: Bool { clang_isCursorDefinition(raw) != 0 }
     public var hash: UInt32 { clang_hashCursor(raw) }
+    /// The Unified Symbol Resolution: the same for every declaration of one entity, across translation units.
+    public var usr: String { string(clang_getCursorUSR(raw)) }
     public var type: ClangType { ClangType(clang_getCursorType(raw)) }
     public var resultType: ClangType { ClangType(clang_getCursorResultType(raw)) }
     public var storageClass: CX_StorageClass { clang_Cursor_getStorageClass(raw) }
