@@ -173,6 +173,9 @@ public struct PathExplorer {
     private var needsGILWitness: String?
     private var blocksWitness: String?
     private var witnessReleases = false
+    /// A parameter this function starts as a thread, and the functions it starts as threads (for the summary).
+    private var threadEntryParameter: Int?
+    private var startedThreads: [String] = []
     /// Storage this function releases or restores somewhere: a state stored in a non-local place that the
     /// function itself also releases is owned by the function, so a path that leaves it held is a leak.
     private var releasedSomewhere: Set<StorageKey> = []
@@ -191,7 +194,8 @@ public struct PathExplorer {
 
     /// The summary of the function, valid after `run()`.
     public var summary: FunctionSummary {
-        summarize(exits: exits, needsGIL: needsGILWitness, blocks: blocksWitness, releasesCallersGIL: witnessReleases)
+        summarize(exits: exits, needsGIL: needsGILWitness, blocks: blocksWitness, releasesCallersGIL: witnessReleases,
+                  threadEntry: threadEntryParameter, startsThreads: startedThreads)
     }
 
     /// True when no path of the function can report anything or give it a summary: no call has a GIL effect,
@@ -206,7 +210,7 @@ public struct PathExplorer {
                 case .call(let site):
                     let rule = resolve(site)
                     if rule.effect != nil || rule.requiresGIL || rule.blocks || rule.deprecated != nil
-                        || rule.threadEntry != nil { return false }
+                        || rule.threadEntry != nil || rule.summary?.startsThreads.isEmpty == false { return false }
                 case .pythonDereference:
                     if entry.gil != .unknown { return false }
                 case .assign, .declare:
@@ -498,7 +502,7 @@ public struct PathExplorer {
         }
         if !site.isIndirect, let s = summaries(site.callee) {
             return CallRule(effect: s.effect, slot: s.slot, requiresGIL: s.needsGIL != nil, blocks: s.blocks != nil,
-                            deprecated: nil, threadEntry: nil, summary: s, callee: site.callee)
+                            deprecated: nil, threadEntry: s.threadEntry, summary: s, callee: site.callee)
         }
         return CallRule(effect: nil, slot: nil, requiresGIL: !site.isIndirect && model.requiresGIL(name),
                         blocks: false, deprecated: nil, threadEntry: nil, summary: nil, callee: name)
@@ -546,8 +550,20 @@ public struct PathExplorer {
             witnessReleases = rule.effect != .finalize
         }
         if rule.blocks { blocking(site, rule, &w) }
-        if let n = rule.threadEntry, n < site.arguments.count, let entryName = site.arguments[n].functionReference {
-            threadStarted(site, entryName, &w)
+        if let n = rule.threadEntry, n < site.arguments.count {
+            let argument = site.arguments[n]
+            if let entryName = argument.functionReference {
+                threadStarted(site, entryName, &w)
+                if !startedThreads.contains(entryName) { startedThreads.append(entryName) }
+            } else if threadEntryParameter == nil, case .read(let k) = argument.value,
+                      let index = cfg.parameters.firstIndex(of: k) {
+                // A wrapper that starts the function its caller names (`spawn(fn, arg)`).
+                threadEntryParameter = index
+            }
+        }
+        for name in rule.summary?.startsThreads ?? [] {
+            threadStarted(site, name, &w)
+            if !startedThreads.contains(name) { startedThreads.append(name) }
         }
         if let result = site.result { forget(result, in: &w.state) }
 

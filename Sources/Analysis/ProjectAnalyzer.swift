@@ -117,8 +117,10 @@ public struct ProjectAnalyzer {
         var entries: [Int: String] = [:]
         for (i, c) in cfgs.enumerated() {
             for site in c.callSites {
-                guard let n = (site.qualifiedCallee.flatMap(model.function(named:)) ?? model.function(named: site.callee))?
-                        .threadEntry, n < site.arguments.count,
+                let rule = site.qualifiedCallee.flatMap(model.function(named:)) ?? model.function(named: site.callee)
+                // The rules, or the summary of a project's wrapper that starts its argument (`spawn(fn, arg)`).
+                let wrapper = rule == nil && !site.isIndirect ? target(site.callee, from: i).flatMap { summaries[$0]?.threadEntry } : nil
+                guard let n = rule?.threadEntry ?? wrapper, n < site.arguments.count,
                       let name = site.arguments[n].functionReference, let t = target(name, from: i) else { continue }
                 let loc = site.location
                 var starter = site.qualifiedCallee ?? site.callee
@@ -144,6 +146,8 @@ public struct ProjectAnalyzer {
         let takesGIL: (Int) -> Bool = { t in
             let s = summaries[t]
             return s?.needsGIL != nil || cfgs[t].callSites.contains { site in
+                // A C++ guard that takes the GIL for its scope (pybind11::gil_scoped_acquire) takes it too.
+                if site.guardEffect == .ensure { return true }
                 let effect = model.function(named: site.callee)?.effect ?? summaries[target(site.callee, from: t) ?? -1]?.effect
                 return effect == .ensure || effect == .restore || effect == .acquire
             }

@@ -22,8 +22,12 @@ public struct FunctionSummary: Sendable, Equatable {
     /// PyGILState_Release(st);`. Callers fork on the argument's truth.
     var effectArgument: Int?
     var effectWhenTrue = true
+    /// The parameter at this index is a function the callee starts on a new thread (a project's `spawn(fn, arg)`).
+    var threadEntry: Int?
+    /// Functions it starts on new threads itself, directly or through its own callees (for init-holds-gil).
+    var startsThreads: [String] = []
 
-    var isEmpty: Bool { effect == nil && needsGIL == nil && blocks == nil && yields == nil }
+    var isEmpty: Bool { effect == nil && needsGIL == nil && blocks == nil && yields == nil && threadEntry == nil && startsThreads.isEmpty }
 
     /// "acquires the GIL (summary)" for path notes.
     var effectDescription: String {
@@ -61,8 +65,11 @@ struct ExitRecord {
 }
 
 /// Folds the exits of a function into its summary.
-func summarize(exits: [ExitRecord], needsGIL: String?, blocks: String?, releasesCallersGIL: Bool) -> FunctionSummary {
+func summarize(exits: [ExitRecord], needsGIL: String?, blocks: String?, releasesCallersGIL: Bool,
+               threadEntry: Int? = nil, startsThreads: [String] = []) -> FunctionSummary {
     var summary = FunctionSummary(needsGIL: needsGIL, blocks: blocks, releasesCallersGIL: releasesCallersGIL)
+    summary.threadEntry = threadEntry
+    summary.startsThreads = startsThreads
     guard let chosen = exits.first(where: { $0.effect != nil })?.effect else {
         summary.yields = exits.lazy.compactMap(\.yielded).first
         return summary
