@@ -42,6 +42,10 @@ public struct ChromeTraceReport {
                                     "findings": a.findings.count, "eventsRecorded": a.events.recorded,
                                     "eventsDropped": a.events.dropped]
         if let t = report.termination { other["termination"] = t.description }
+        if let rate = a.sampleRate {
+            other["sampling"] = "every long hold and every wait of 1 ms or more, 1 in \(rate) of the other holds after each"
+                + " thread's first 256 (gilcheck trace --exact-timeline records all)"
+        }
         return jsonText(["traceEvents": events, "displayTimeUnit": "ms", "otherData": other], pretty: false)
     }
 

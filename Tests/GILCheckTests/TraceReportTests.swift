@@ -423,6 +423,9 @@ struct TraceReportTests {
         #expect(json.contains("\"sampling\""))
         let svg = TimelineSVG().render(TraceRunReport(command: ["./worker"], termination: .exited(0), analysis: a, toolVersion: "test"))
         #expect(svg.contains("1 in 10 of the other holds"))
+        let chrome = ChromeTraceReport().render(TraceRunReport(command: ["./worker"], termination: .exited(0), analysis: a, toolVersion: "test"))
+        let other = (try JSONSerialization.jsonObject(with: Data(chrome.utf8)) as? [String: Any])?["otherData"] as? [String: Any]
+        #expect((other?["sampling"] as? String)?.contains("1 in 10") == true)
         _ = try XMLDocument(data: Data(svg.utf8))
     }
 
