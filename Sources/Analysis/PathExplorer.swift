@@ -590,12 +590,17 @@ public struct PathExplorer {
                 if forked { with.note(site.location, "assuming \(shown) is \(s.effectWhenTrue)") }
                 return with
             }
-        } else if let s = rule.summary, s.effect != nil, let result = site.result, let yes = s.effectValues, let no = s.otherValues {
-            // The callee acquires (or releases) only on the paths that return `yes`: fork on its result.
+        } else if let s = rule.summary, s.effect != nil, let yes = s.effectValues, let no = s.otherValues {
+            // The callee acquires (or releases) only on the paths that return `yes`: fork on its result (also
+            // when the caller ignores it: then both outcomes remain possible).
             var without = w
-            without.state.facts[result] = yes.count == 1 ? .equals(no.count == 1 ? no.first! : -1) : .notEquals(yes)
-            if no.count == 1 { without.state.facts[result] = .equals(no.first!) }
-            w.state.facts[result] = yes.count == 1 ? .equals(yes.first!) : .notEquals(no)
+            if let result = site.result {
+                without.state.facts[result] = yes.count == 1 ? .equals(no.count == 1 ? no.first! : -1) : .notEquals(yes)
+                if no.count == 1 { without.state.facts[result] = .equals(no.first!) }
+                w.state.facts[result] = yes.count == 1 ? .equals(yes.first!) : .notEquals(no)
+            } else {
+                without.note(site.location, "assuming \(site.shown) fails (its result is ignored)")
+            }
             unknownCall(site, &without)
             outcomes = [w]
             out.append(without)
