@@ -818,7 +818,8 @@ final class CFGBuilder {
     }
 
     /// The function an argument names: `worker`, `&worker`, `(void *(*)(void *))worker`, a lambda written in
-    /// place, or a local variable initialized with one (`auto fn = [] { ... }; std::thread t(fn);`).
+    /// place, or a local variable initialized with one (`auto fn = [] { ... }; std::thread t(fn);`, `void *(*fn)(void *)
+    /// = worker;`).
     private func functionReference(_ a: Cursor) -> String? {
         func unwrapped(_ a: Cursor) -> Cursor? {
             var c = stripped(a)
@@ -834,8 +835,12 @@ final class CFGBuilder {
         if c.kind == CXCursor_LambdaExpr { return lambdaName(c) }
         guard c.kind == CXCursor_DeclRefExpr, let decl = c.referenced else { return nil }
         if decl.kind == CXCursor_VarDecl, let initializer = decl.children.last(where: \.isExpression),
-           let lambda = unwrapped(initializer), lambda.kind == CXCursor_LambdaExpr {
-            return lambdaName(lambda)
+           let value = unwrapped(initializer) {
+            if value.kind == CXCursor_LambdaExpr { return lambdaName(value) }
+            // A function-pointer local initialized with a function (`void *(*fn)(void *) = worker;`).
+            if value.kind == CXCursor_DeclRefExpr, let f = value.referenced, f.kind == CXCursor_FunctionDecl {
+                return f.spelling
+            }
         }
         guard decl.kind == CXCursor_FunctionDecl || decl.kind == CXCursor_CXXMethod else { return nil }
         return decl.spelling

@@ -1,5 +1,6 @@
 // Thread entries started through the project's own spawn(fn, arg) wrappers: the wrapper's summary says it
-// starts its argument on a new thread, so the function passed in is a thread entry.
+// starts its argument on a new thread, so the function passed in is a thread entry; so is a function named
+// through a function-pointer local.
 #include <Python.h>
 #include <pthread.h>
 
@@ -41,4 +42,17 @@ void start(PyObject *o)
     spawn(bad_spawned, o);
     spawn_named("named", bad_spawned_named, o);
     spawn(ok_spawned, o);
+}
+
+static void *bad_through_pointer(void *arg)
+{
+    Py_INCREF((PyObject *)arg);          // expect-error{{'bad_through_pointer' runs on a thread without it}} [thread-entry-without-gil]
+    return NULL;
+}
+
+void start_through_pointer(PyObject *o)
+{
+    pthread_t t;
+    void *(*fn)(void *) = bad_through_pointer;
+    pthread_create(&t, NULL, fn, o);
 }
