@@ -47,8 +47,9 @@ typedef struct gilt_thread {
     uint64_t wait_started; /* TSC at the first wait on the GIL's condition variable of the current acquisition;
                               GILT_WAIT_UNTIMED: it waited, but only wait_tick (the coarse clock) was noted */
     uint64_t wait_tick;
-    /* Read by the watchdog: what the thread waits for, and a count of its waits (the watchdog measures how
-       long the same wait lasts, so the hooks never read a clock for it). */
+    /* Read by the watchdog: what the thread waits for, and a count of its mutex and interpreter waits (with
+       `acquisitions` it tells one wait from the next, and measures how long the same wait lasts, so the hooks
+       never read a clock for it). */
     _Atomic uint64_t waiting_on, wait_seq;
     char *buffer;            /* GILT_BUFFER bytes right after this struct */
     uint64_t used, flushed;  /* bytes of records in the buffer, and how many of them are written out */
@@ -69,9 +70,10 @@ struct gilt_config {
     char dir[4096];
     uint64_t hang_timeout_ns;
     int ready;
-    /* GILT_TIMELINE_EXACT: time and record every GIL acquisition. GILT_TIMELINE_SAMPLED (the default): time one
-       uncontended acquisition in `sample_rate`, every contended one, and every hold the coarse clock finds
-       longer than `long_hold_ms`. */
+    /* GILT_TIMELINE_EXACT: time and record every GIL acquisition. GILT_TIMELINE_SAMPLED (the default): time and
+       record a thread's first GILT_EXACT_FIRST acquisitions, then one in `sample_rate` (a random pick), plus every
+       acquisition that waited GILT_LONG_WAIT_NS or more and every hold longer than `long_hold_ms`, the last two
+       measured by the coarse clock when not picked. */
     int timeline;
     uint32_t sample_rate;
     uint32_t long_hold_ms;
