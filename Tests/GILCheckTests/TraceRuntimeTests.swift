@@ -208,6 +208,26 @@ struct TraceRuntimeTests {
         }
     }
 
+    @Test("a sampled run still counts every acquisition of every thread exactly")
+    func exactCountsWhenSampled() throws {
+        let work = try temporaryWorkDirectory()
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let source = packageRoot.appendingPathComponent("corpus/runtime/host_ok_callbacks.c").path
+        let build = try runBounded("/usr/bin/env", ["gcc", "-g", "-O1", "-shared", "-fPIC", "-o", "libok.so", source]
+                                   + (try pythonConfig(["--includes"])) + ["-pthread"], cwd: work)
+        try #require(build.status == 0, Comment(rawValue: build.err))
+        // on_frame takes the GIL once per call; 3 threads x 600 calls each, far past the 256 timed ones per thread.
+        let r = try runBounded(try gilcheckBinary(), ["host", "--format", "json", "--report", "r.json", "--sample", "16",
+                                                      "--long-hold", "10s", "--jitter-us", "0", work + "/libok.so",
+                                                      "--entry", "on_frame", "--threads", "3", "--iterations", "600"], cwd: work)
+        #expect(r.status == 0, Comment(rawValue: r.err))
+        let report = try JSONSerialization.jsonObject(with: FileManager.default.contents(atPath: work + "/r.json") ?? Data()) as? [String: Any]
+        let workers = ((report?["threads"] as? [[String: Any]]) ?? []).filter { ($0["name"] as? String)?.contains("worker") == true }
+        #expect(workers.count == 3)
+        for w in workers { #expect(w["acquisitions"] as? Int == 600, Comment(rawValue: "\(w)")) }
+        #expect((report?["sampling"] as? [String: Any])?["rate"] as? Int == 16)
+    }
+
     @Test("each runtime case reports exactly its expected findings", arguments: cases)
     func runtimeCase(_ c: RuntimeCase) throws {
         let work = try temporaryWorkDirectory()
