@@ -21,6 +21,13 @@ public final class TranslationUnitAnalyzer {
     /// Lowers every function defined in the files `include` accepts (by path) to a CFG. The CFGs are plain
     /// values: they outlive the translation unit, so a run can analyze all files' functions together.
     public func collect(_ tu: TranslationUnit, include: (String) -> Bool) -> [FunctionCFG] {
+        collectUnit(tu, include: include).cfgs
+    }
+
+    /// The CFGs of `collect`, and the functions the unit registers as Python entry points (method tables, type
+    /// slots), which start with the GIL held when Python calls them.
+    public func collectUnit(_ tu: TranslationUnit, include: (String) -> Bool)
+        -> (cfgs: [FunctionCFG], pythonEntries: [PythonEntryReference]) {
         let facts = TypeFacts()
         let macros = MacroUses(tu)
         var cfgs: [FunctionCFG] = []
@@ -56,13 +63,14 @@ public final class TranslationUnitAnalyzer {
         visit(tu.root)
         let unit = tu.root.spelling
         for i in cfgs.indices { cfgs[i].unit = unit }
-        return cfgs
+        return (cfgs, pythonEntryReferences(tu, include: include))
     }
 
     /// Analyzes one translation unit on its own (summaries across its functions only).
     public func analyze(_ tu: TranslationUnit, include: (String) -> Bool) -> Result {
-        let cfgs = collect(tu, include: include)
-        return Result(diagnostics: ProjectAnalyzer(model: model, limits: limits).analyze(cfgs), functions: cfgs.count)
+        let (cfgs, entries) = collectUnit(tu, include: include)
+        return Result(diagnostics: ProjectAnalyzer(model: model, limits: limits).analyze(cfgs, pythonEntries: entries),
+                      functions: cfgs.count)
     }
 
     /// The CFG of one function, for `--dump-cfg`.

@@ -141,6 +141,8 @@ public struct EntryContext: Sendable {
     var gil: GILStatus = .unknown
     /// Why the function starts without the GIL: "started by pthread_create() at main.c:40".
     var threadOrigin: String?
+    /// Why the function starts with the GIL: Python calls it ("registered in PyMethodDef 'methods' at m.c:40").
+    var pythonOrigin: String?
     /// What is known about parameters at entry (to tell whether a summary depends on an argument).
     var assumptions: [StorageKey: Fact] = [:]
 
@@ -221,6 +223,12 @@ public struct PathExplorer {
         return true
     }
 
+    /// True when some call blocks (by the rules or a callee's summary): with the GIL held at entry, that is the
+    /// only thing a run can find that a run from an unknown entry does not.
+    var hasBlockingCall: Bool {
+        cfg.callSites.contains { resolve($0).blocks }
+    }
+
     public mutating func run() -> [Diagnostic] {
         if isInert { return [] }
         for site in cfg.callSites {
@@ -234,7 +242,12 @@ public struct PathExplorer {
         start.releasedByCaller = entry.gil == .released
         start.facts = entry.assumptions
         var visited = Array(repeating: Set<PathState>(), count: cfg.blocks.count)
-        var queue: [(Int, Walker)] = [(cfg.entry, Walker(state: start, path: nil))]
+        var first = Walker(state: start, path: nil)
+        if let origin = entry.pythonOrigin {
+            first.note(cfg.location, "the GIL is held on entry: Python calls '\(cfg.name)' (\(origin))")
+            first.heldSince = 1
+        }
+        var queue: [(Int, Walker)] = [(cfg.entry, first)]
         var head = 0
         var steps = 0
         var budgetHit = false
@@ -705,10 +718,14 @@ public struct PathExplorer {
     private mutating func blocking(_ site: CallSite, _ rule: CallRule, _ w: inout Walker) {
         let lock = site.arguments.first?.text ?? ""
         if !lock.isEmpty && model.isSafeLock(lock) { return }
+        // A try-lock: `PyThread_acquire_lock(lock, 0)` (NOWAIT_LOCK) and a zero timeout return at once (regex
+        // tries without waiting, and releases the GIL before it waits).
+        if rule.summary == nil, ["PyThread_acquire_lock", "PyThread_acquire_lock_timed"].contains(site.callee),
+           site.arguments.count > 1, evaluate(site.arguments[1].value, w.state) == .equals(0) { return }
         switch w.state.gil {
         case .held:
             report(.blockingWithGIL, at: site.location,
-                   "\(site.shown)\(rule.because) may block while this thread holds the GIL; a thread that holds what it waits for and needs the GIL deadlocks with it",
+                   "\(site.shown)\(rule.blockingBecause) may block while this thread holds the GIL; a thread that holds what it waits for and needs the GIL deadlocks with it",
                    walker: w, since: w.heldSince)
         case .unknown:
             if blocksWitness == nil { blocksWitness = rule.summary?.blocks ?? site.shown }

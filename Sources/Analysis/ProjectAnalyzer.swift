@@ -16,7 +16,7 @@ public struct ProjectAnalyzer {
     /// `workers` threads analyze functions whose callees are done at the same time (the output is the same for
     /// any number). `progress`, when given, hears after each function how many have been analyzed and how many findings
     /// there are so far.
-    public func analyze(_ input: [FunctionCFG], workers: Int = 1, progress: ((_ done: Int, _ total: Int, _ findings: Int) -> Void)? = nil)
+    public func analyze(_ input: [FunctionCFG], pythonEntries: [PythonEntryReference] = [], workers: Int = 1, progress: ((_ done: Int, _ total: Int, _ findings: Int) -> Void)? = nil)
         -> [Diagnostic] {
         // The same function can come from several translation units (a header): keep one, and remember every
         // unit it came from (a `static inline` helper of a header is each includer's own function).
@@ -140,6 +140,26 @@ public struct ProjectAnalyzer {
             let lookup: (String) -> FunctionSummary? = { name in target(name, from: t).flatMap { summaries[$0] } }
             var explorer = PathExplorer(cfg: cfgs[t], model: model, limits: limits,
                                         entry: EntryContext(gil: .released, threadOrigin: origin), summaries: lookup)
+            diagnostics += explorer.run()
+        }
+        // Functions that Python calls (method tables, type slots) start with the GIL held. Only that run sees
+        // them held: their summaries, which their other callers use, stay those of an unknown entry. A function
+        // that is also a thread entry stays with its thread-entry run alone (which of the two starts it is
+        // not known here; staying quiet is the safe side).
+        var pythonOrigins: [Int: String] = [:]
+        for reference in pythonEntries {
+            guard let candidates = byName[reference.name] else { continue }
+            let local = candidates.filter { cfgs[$0].isStatic && units[$0].contains(reference.unit) }
+            let external = candidates.filter { !cfgs[$0].isStatic }
+            guard let t = local.count == 1 ? local[0] : (local.isEmpty && external.count == 1 ? external[0] : nil),
+                  entries[t] == nil, pythonOrigins[t] == nil else { continue }
+            pythonOrigins[t] = reference.origin
+        }
+        for (t, origin) in pythonOrigins.sorted(by: { $0.key < $1.key }) {
+            let lookup: (String) -> FunctionSummary? = { name in target(name, from: t).flatMap { summaries[$0] } }
+            var explorer = PathExplorer(cfg: cfgs[t], model: model, limits: limits,
+                                        entry: EntryContext(gil: .held, pythonOrigin: origin), summaries: lookup)
+            guard explorer.hasBlockingCall else { continue }
             diagnostics += explorer.run()
         }
         // init-holds-gil needs to know which thread entries take the GIL.

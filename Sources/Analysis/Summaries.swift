@@ -121,4 +121,10 @@ struct CallRule {
         if let b = s.blocks { return " (summary: it calls \(b))" }
         return ""
     }
+
+    /// The same for messages about blocking: names the blocking call the summary saw, not an API it needs the GIL for.
+    var blockingBecause: String {
+        guard let b = summary?.blocks else { return because }
+        return " (summary: it calls \(b))"
+    }
 }

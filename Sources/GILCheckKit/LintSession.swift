@@ -265,7 +265,8 @@ public final class LintSession {
         // All files' functions together, in input order, so that summaries reach across files and a function
         // defined in a header that several units include is analyzed once.
         let cfgs = results.compactMap { $0?.cfgs }.flatMap { $0 }
-        var diagnostics = ProjectAnalyzer(model: model).analyze(cfgs, workers: workers) { _, _, findings in
+        let pythonEntries = results.compactMap { $0?.pythonEntries }.flatMap { $0 }
+        var diagnostics = ProjectAnalyzer(model: model).analyze(cfgs, pythonEntries: pythonEntries, workers: workers) { _, _, findings in
             progress?(LintProgress(filesDone: jobs.count, filesTotal: jobs.count, findings: findings))
         }
         timing.lap("analysis")
@@ -317,6 +318,8 @@ public final class LintSession {
 /// What parsing one file gave: its functions as CFGs, clang's errors, and the files it included.
 struct UnitResult: Sendable {
     var cfgs: [FunctionCFG]
+    /// The functions the file registers as Python entry points (method tables, type slots).
+    var pythonEntries: [PythonEntryReference] = []
     var errors: [Diagnostic]
     var status: ExitStatus
     /// Absolute paths.
@@ -353,11 +356,11 @@ struct UnitParser: Sendable {
         defer { timing?.add("  CFG lowering (sum over workers)", since: lowerStart) }
         let foreign = pythonIncludes + pythonDirectories(in: own)
         let mainFile = job.absolutePath
-        let cfgs = TranslationUnitAnalyzer(model: model).collect(tu) { path in
+        let (cfgs, pythonEntries) = TranslationUnitAnalyzer(model: model).collectUnit(tu) { path in
             // The input itself and the project's own headers; never Python's or the system's.
             absolutize(path) == mainFile || !foreign.contains { path.hasPrefix($0) || absolutize(path).hasPrefix($0) }
         }
-        return UnitResult(cfgs: cfgs, errors: parserErrors, status: parserErrors.isEmpty ? .clean : .inputNotAnalyzed,
+        return UnitResult(cfgs: cfgs, pythonEntries: pythonEntries, errors: parserErrors, status: parserErrors.isEmpty ? .clean : .inputNotAnalyzed,
                           included: tu.includedFiles.map { absolutize($0) })
     }
 

@@ -165,6 +165,22 @@ struct AdoptionTests {
         #expect(checked.out == unchecked.out)
     }
 
+    @Test("a method registered in another file's PyMethodDef table starts with the GIL held; also through the pre-check")
+    func pythonEntryAcrossFiles() throws {
+        let root = try temporaryProject([
+            "src/methods.c": "#include <Python.h>\nPyObject *ext_wait(PyObject *self, PyObject *unused);\nPyObject *ext_nap(PyObject *self, PyObject *unused);\nstatic PyMethodDef ext_methods[] = {\n    {\"wait\", ext_wait, METH_NOARGS, NULL},\n    {\"nap\", ext_nap, METH_NOARGS, NULL},\n    {NULL, NULL, 0, NULL},\n};\nvoid *ext_table(void) { return ext_methods; }\n",
+            "src/impl.c": "#include <pthread.h>\n#include <unistd.h>\ntypedef struct _object PyObject;\nstatic pthread_t worker;\nPyObject *ext_wait(PyObject *self, PyObject *unused)\n{\n    pthread_join(worker, 0);\n    return self;\n}\n",
+            "src/nap.c": "#include <Python.h>\n#include <unistd.h>\nPyObject *ext_nap(PyObject *self, PyObject *unused)\n{\n    Py_BEGIN_ALLOW_THREADS\n    sleep(1);\n    Py_END_ALLOW_THREADS\n    Py_RETURN_NONE;\n}\n",
+        ])
+        let r = try runGILCheck(["lint", "src"], cwd: root)
+        #expect(r.status == 1, Comment(rawValue: r.err))
+        #expect(r.out.contains("src/impl.c:7:5: warning: pthread_join() may block while this thread holds the GIL"), Comment(rawValue: r.out))
+        #expect(r.out.contains("registered in PyMethodDef 'ext_methods' at methods.c:4"), Comment(rawValue: r.out))
+        #expect(!r.out.contains("nap.c"), Comment(rawValue: r.out))
+        let all = try runGILCheck(["lint", "src", "--no-precheck"], cwd: root)
+        #expect(all.out == r.out)
+    }
+
     @Test("files naming nothing the rules know are skipped before parsing, and --verbose says how many")
     func precheckSkips() throws {
         let root = try temporaryProject([

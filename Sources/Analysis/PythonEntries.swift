@@ -1,0 +1,130 @@
+import CLibClang
+import ClangSupport
+import Foundation
+
+/// A function that Python calls with the GIL held: one named in a method table (`PyMethodDef`), a getter or
+/// setter table (`PyGetSetDef`), a type's slots (`PyTypeObject`, `PyType_Slot`, the number/sequence/mapping/async
+/// method tables, `PyBufferProcs`) or a module definition's functions and slots (`PyModuleDef`,
+/// `PyModuleDef_Slot`), or assigned into a type slot (`Foo_Type.tp_iternext = foo_next;`). `PyMemberDef` is data.
+public struct PythonEntryReference: Hashable, Sendable {
+    /// The function's name, as call sites name it.
+    public var name: String
+    /// The translation unit the registration was seen in (a `static` function is that unit's own).
+    public var unit: String
+    /// Why the function starts with the GIL: "registered in PyMethodDef 'Worker_methods' at worker.c:23".
+    public var origin: String
+}
+
+/// The record types whose function pointers CPython calls with the GIL held.
+let pythonEntryTables: Set<String> = [
+    "PyMethodDef", "PyGetSetDef", "PyTypeObject", "_typeobject", "PyHeapTypeObject", "_heaptypeobject",
+    "PyType_Slot", "PyNumberMethods", "PySequenceMethods", "PyMappingMethods", "PyAsyncMethods", "PyBufferProcs",
+    "PyModuleDef", "PyModuleDef_Slot",
+]
+
+/// The prefixes of the type-slot fields (`tp_new`, `nb_add`, `sq_item`, `mp_subscript`, `am_await`, `bf_getbuffer`).
+let pythonSlotPrefixes = ["tp_", "nb_", "sq_", "mp_", "am_", "bf_"]
+
+/// The registrations of Python entry points in a translation unit's own files (`include` accepts them by path):
+/// function names in the initializers of file-scope or local tables of the types above, and functions assigned
+/// into type-slot fields in function bodies.
+func pythonEntryReferences(_ tu: TranslationUnit, include: (String) -> Bool) -> [PythonEntryReference] {
+    let unit = tu.root.spelling
+    var out: [PythonEntryReference] = []
+    var seen = Set<String>()
+
+    func tableName(_ type: ClangType) -> String? {
+        let canonical = type.canonical
+        guard canonical.kind == CXType_Record || canonical.kind == CXType_ConstantArray
+                || canonical.kind == CXType_IncompleteArray else { return nil }
+        for spelling in [type.spelling, canonical.spelling] {
+            let words = spelling.split(whereSeparator: { !($0.isLetter || $0.isNumber || $0 == "_") }).map(String.init)
+            if let hit = words.first(where: pythonEntryTables.contains) { return hit }
+        }
+        return nil
+    }
+
+    /// The functions an expression names anywhere inside it (casts, designated initializers, nested braces).
+    func functionsNamed(in c: Cursor, _ found: inout [String]) {
+        if c.kind == CXCursor_DeclRefExpr, let decl = c.referenced, decl.kind == CXCursor_FunctionDecl {
+            found.append(decl.spelling)
+            return
+        }
+        for child in c.children { functionsNamed(in: child, &found) }
+    }
+
+    func add(_ names: [String], _ origin: String) {
+        for name in names where seen.insert("\(name)|\(origin)").inserted {
+            out.append(PythonEntryReference(name: name, unit: unit, origin: origin))
+        }
+    }
+
+    func place(_ c: Cursor) -> String {
+        let loc = c.location
+        return "\(loc.file.split(separator: "/").last.map(String.init) ?? loc.file):\(loc.line)"
+    }
+
+    // Walking every body through libclang is costly: a body is walked only when its text names a slot field or
+    // a table type (a registration spelled entirely by a macro of another name is missed).
+    var texts: [String: [UInt8]] = [:]
+    let needles: [[UInt8]] = (pythonSlotPrefixes + ["PyMethodDef", "PyGetSetDef", "PyType_Slot", "PyTypeObject",
+                                                    "PyModuleDef", "Methods", "BufferProcs"]).map { Array($0.utf8) }
+    func mayRegister(_ function: Cursor) -> Bool {
+        let start = function.extentStart, end = function.extentEnd
+        guard start.file == end.file, end.offset > start.offset else { return true }
+        if texts[start.file] == nil {
+            texts[start.file] = FileManager.default.contents(atPath: start.file).map { Array($0) } ?? []
+        }
+        let text = texts[start.file]!
+        guard end.offset <= text.count else { return true }
+        var i = start.offset
+        while i < end.offset {
+            let byte = text[i]
+            for needle in needles where needle[0] == byte && i + needle.count <= end.offset {
+                var k = 1
+                while k < needle.count && text[i + k] == needle[k] { k += 1 }
+                if k == needle.count { return true }
+            }
+            i += 1
+        }
+        return false
+    }
+
+    func visit(_ c: Cursor) {
+        for child in c.children {
+            if child.isInSystemHeader { continue }
+            switch child.kind {
+            case CXCursor_VarDecl:
+                if include(child.location.file), let table = tableName(child.type),
+                   let initializer = child.children.last(where: \.isExpression) {
+                    var names: [String] = []
+                    functionsNamed(in: initializer, &names)
+                    add(names, "registered in \(table) '\(child.spelling)' at \(place(child))")
+                } else {
+                    visit(child)
+                }
+            case CXCursor_BinaryOperator:
+                let kids = child.children.filter(\.isExpression)
+                if kids.count == 2, kids[0].kind == CXCursor_MemberRefExpr,
+                   pythonSlotPrefixes.contains(where: { kids[0].spelling.hasPrefix($0) }),
+                   include(child.location.file) {
+                    let parent = kids[0].referenced?.semanticParent?.spelling ?? ""
+                    let words = parent.split(whereSeparator: { !($0.isLetter || $0.isNumber || $0 == "_") }).map(String.init)
+                    if words.contains(where: pythonEntryTables.contains) || parent.contains("unnamed") || parent.contains("anonymous") {
+                        var names: [String] = []
+                        functionsNamed(in: kids[1], &names)
+                        add(names, "assigned to \(kids[0].spelling) at \(place(child))")
+                        continue
+                    }
+                }
+                visit(child)
+            case CXCursor_FunctionDecl, CXCursor_CXXMethod, CXCursor_Constructor, CXCursor_Destructor:
+                if child.isDefinition, include(child.location.file), mayRegister(child) { visit(child) }
+            default:
+                visit(child)
+            }
+        }
+    }
+    visit(tu.root)
+    return out
+}
