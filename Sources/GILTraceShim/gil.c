@@ -239,7 +239,7 @@ __attribute__((noinline)) static void contended_acquisition(gilt_thread *t, uint
             waited = since && at > since ? at - since : 0;
         }
     }
-    uint32_t flags = waited >= gilt_ns_to_ticks(GILT_LONG_WAIT_NS) ? GILT_HOLD_WAITED : 0;
+    uint32_t flags = waited >= gilt_config.long_wait_ticks ? GILT_HOLD_WAITED : 0;
     if (flags || picked) timed_acquisition(t, api, site, flags | (picked ? GILT_HOLD_SAMPLED : 0), at, waited);
 }
 
@@ -268,7 +268,7 @@ __attribute__((noinline)) static void timed_release(gilt_thread *t, uint32_t api
     gilt_tick_advance(at);
     uint64_t held = t->gil == 1 && t->acquired_at ? at - t->acquired_at : 0;
     uint32_t flags = gilt_config.timeline == GILT_TIMELINE_SAMPLED ? t->acquired_flags : 0;
-    if (flags && gilt_ticks_to_ns(held) > (uint64_t)gilt_config.long_hold_ms * 1000000ull) flags |= GILT_HOLD_LONG;
+    if (flags && held > gilt_config.long_hold_ticks) flags |= GILT_HOLD_LONG;
     gilt_emit_at(t, at, GILT_GIL_RELEASE, api, (uint16_t)flags, held, t->acquired_site, site);
 }
 
@@ -281,7 +281,7 @@ __attribute__((noinline)) static void untimed_hold_ended(gilt_thread *t, uint32_
     uint64_t since = gilt_tick_after(t->acquired_tick, seq);
     if (since == 0 || at <= since) return;
     uint64_t held = at - since;
-    if (gilt_ticks_to_ns(held) <= (uint64_t)gilt_config.long_hold_ms * 1000000ull) return;
+    if (held <= gilt_config.long_hold_ticks) return;
     gilt_emit_at(t, since, GILT_GIL_ACQUIRE, t->acquired_api, GILT_HOLD_LONG, 0, 0, t->acquired_site);
     gilt_emit_at(t, at, GILT_GIL_RELEASE, api, GILT_HOLD_LONG, held, t->acquired_site, site);
 }
@@ -774,6 +774,8 @@ __attribute__((constructor)) static void gilt_init(void) {
     pthread_atfork(NULL, NULL, after_fork_child);
     gilt_clock_init();
     gilt_config.tick_gap = gilt_ns_to_ticks(1000000ull);
+    gilt_config.long_hold_ticks = gilt_ns_to_ticks((uint64_t)gilt_config.long_hold_ms * 1000000ull);
+    gilt_config.long_wait_ticks = gilt_ns_to_ticks(GILT_LONG_WAIT_NS);
     { void *warm[4]; backtrace(warm, 4); } /* loads the unwinder now, not inside a hook */
     gilt_load_watch_list(getenv("GILCHECK_TRACE_WATCH_FILE"));
     gilt_config.ready = 1;

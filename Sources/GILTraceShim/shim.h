@@ -79,6 +79,7 @@ struct gilt_config {
     uint32_t long_hold_ms;
     uint32_t tick_ms; /* period of the watchdog, which also advances gilt_tick */
     uint64_t tick_gap; /* TSC ticks between two advances of gilt_tick, at least (a millisecond) */
+    uint64_t long_hold_ticks, long_wait_ticks; /* long_hold_ms and GILT_LONG_WAIT_NS in TSC ticks */
 };
 
 /* The coarse clock: a count of moments whose TSC times are kept in a ring (the last GILT_TICK_RING of them).
