@@ -43,14 +43,19 @@ public struct ChromeTraceReport {
                                     "eventsDropped": a.events.dropped]
         if let t = report.termination { other["termination"] = t.description }
         if let rate = a.sampleRate {
-            other["sampling"] = "every long hold and every wait of 1 ms or more, 1 in \(rate) of the other holds after each"
-                + " thread's first 256 (gilcheck trace --exact-timeline records all)"
+            other["sampling"] = sampledHolds(rate)
         }
         return jsonText(["traceEvents": events, "displayTimeUnit": "ms", "otherData": other], pretty: false)
     }
 
     /// Microseconds, rounded to nanoseconds.
     private func micro(_ ms: Double) -> Double { (ms * 1_000_000).rounded() / 1000 }
+}
+
+/// Which holds a sampled timeline shows, for the pictures.
+func sampledHolds(_ rate: Int) -> String {
+    "every long hold and every wait of 1 ms or more, 1 in \(rate) of the other holds after each thread's first 256"
+        + " (gilcheck trace --exact-timeline records all)"
 }
 
 // MARK: - SVG timeline
@@ -145,8 +150,7 @@ public struct TimelineSVG {
         svg += "<path d=\"M\(num(lx + 9)) \(num(ly + 1)) l5 -9 h-10 z\" fill=\"#b71c1c\"/><text x=\"\(num(lx + 24))\" y=\"\(num(ly))\">finding</text>\n"
         if let rate = report.analysis.sampleRate {
             // A sampled run shows the holds it recorded: every long hold and long wait, 1 in `rate` of the others.
-            svg += "<text x=\"8\" y=\"\(num(ly + 16))\" fill=\"#616161\">sampled: every long hold and every wait of 1 ms or more,"
-                + " 1 in \(rate) of the other holds after each thread's first 256 (--exact-timeline shows all)</text>\n"
+            svg += "<text x=\"8\" y=\"\(num(ly + 16))\" fill=\"#616161\">sampled: \(xml(sampledHolds(rate)))</text>\n"
         }
         svg += "</svg>\n"
         return svg
