@@ -33,17 +33,20 @@ public struct ProjectAnalyzer {
         var byName: [String: [Int]] = [:]
         for (i, c) in cfgs.enumerated() { byName[c.name, default: []].append(i) }
 
-        /// The definition a call in `caller` reaches: a static function of the same file first, then a static
-        /// function of a header that the caller's unit includes, then an external one; nil when the run has
-        /// none or more than one.
-        func target(_ name: String, from caller: Int) -> Int? {
+        /// The definition `name` reaches from code in `file`, part of the translation units `from`: a static
+        /// function of the same file first, then a static function of a header those units include, then an
+        /// external one; nil when the run has none or more than one.
+        func resolve(_ name: String, file: String, units from: Set<String>) -> Int? {
             guard let candidates = byName[name] else { return nil }
-            let file = cfgs[caller].location.file
             if let local = candidates.first(where: { cfgs[$0].isStatic && cfgs[$0].location.file == file }) { return local }
-            let included = candidates.filter { cfgs[$0].isStatic && !units[$0].isDisjoint(with: units[caller]) }
+            let included = candidates.filter { cfgs[$0].isStatic && !units[$0].isDisjoint(with: from) }
             if included.count == 1 { return included[0] }
             let external = candidates.filter { !cfgs[$0].isStatic }
             return external.count == 1 ? external[0] : nil
+        }
+        /// The definition a call in `caller` reaches.
+        func target(_ name: String, from caller: Int) -> Int? {
+            resolve(name, file: cfgs[caller].location.file, units: units[caller])
         }
 
         let calls: [[Int]] = cfgs.indices.map { i in
@@ -148,10 +151,7 @@ public struct ProjectAnalyzer {
         // not known here; staying quiet is the safe side).
         var pythonOrigins: [Int: String] = [:]
         for reference in pythonEntries {
-            guard let candidates = byName[reference.name] else { continue }
-            let local = candidates.filter { cfgs[$0].isStatic && units[$0].contains(reference.unit) }
-            let external = candidates.filter { !cfgs[$0].isStatic }
-            guard let t = local.count == 1 ? local[0] : (local.isEmpty && external.count == 1 ? external[0] : nil),
+            guard let t = resolve(reference.name, file: reference.unit, units: [reference.unit]),
                   entries[t] == nil, pythonOrigins[t] == nil else { continue }
             pythonOrigins[t] = reference.origin
         }
