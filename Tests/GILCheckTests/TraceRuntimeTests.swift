@@ -95,11 +95,18 @@ func temporaryWorkDirectory() throws -> String {
     return work
 }
 
+/// A JSON report written by a run (nil when the file is missing or not a JSON object).
+func jsonReport(_ path: String) throws -> [String: Any]? {
+    try JSONSerialization.jsonObject(with: FileManager.default.contents(atPath: path) ?? Data()) as? [String: Any]
+}
+
 /// The `findings` of a JSON trace report (none when the file is missing or not a report).
 func reportFindings(_ path: String) throws -> [[String: Any]] {
-    let report = try JSONSerialization.jsonObject(with: FileManager.default.contents(atPath: path) ?? Data()) as? [String: Any]
-    return (report?["findings"] as? [[String: Any]]) ?? []
+    (try jsonReport(path)?["findings"] as? [[String: Any]]) ?? []
 }
+
+/// Debian's own interpreter (libpython linked into the executable), else the python3 on PATH.
+let systemPython: String = FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") ? "/usr/bin/python3" : "python3"
 
 /// Debian's python3-config (the system Python the host links and /usr/bin/python3 runs), else the one on PATH.
 let systemPythonConfig: String = FileManager.default.isExecutableFile(atPath: "/usr/bin/python3-config")
@@ -138,7 +145,7 @@ struct TraceRuntimeTests {
         let build = try runBounded("/usr/bin/env", ["gcc", "-g", "-O1", "-shared", "-fPIC"] + flags
                                    + ["-o", "ext_allow_threads" + suffix, source] + (try pythonConfig(["--includes"])), cwd: work)
         try #require(build.status == 0, Comment(rawValue: build.err))
-        let python = FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") ? "/usr/bin/python3" : "python3"
+        let python = systemPython
         let r = try runBounded(try gilcheckBinary(), ["trace", "--format", "json", "--report", work + "/r.json", "--long-hold", "10s",
                                                       "--", python, "-c", "import ext_allow_threads as m; m.run()"], cwd: work)
         let rules = try reportFindings(work + "/r.json").compactMap { $0["ruleId"] as? String }
@@ -165,8 +172,7 @@ struct TraceRuntimeTests {
         // The same logs, as a Chrome trace: a JSON object whose traceEvents hold GIL holds ("X") per thread.
         let chrome = try runBounded(gilcheck, ["trace", "--from-logs", "logs", "--format", "chrome", "--report", "t.json"], cwd: work)
         #expect(chrome.status == 1, Comment(rawValue: chrome.err))
-        let object = try JSONSerialization.jsonObject(with: FileManager.default.contents(atPath: work + "/t.json") ?? Data())
-        let events = (object as? [String: Any])?["traceEvents"] as? [[String: Any]] ?? []
+        let events = try jsonReport(work + "/t.json")?["traceEvents"] as? [[String: Any]] ?? []
         #expect(events.contains { ($0["ph"] as? String) == "X" })
         #expect(events.contains { ($0["ph"] as? String) == "i" })
     }
@@ -179,7 +185,7 @@ struct TraceRuntimeTests {
         let flags = try pythonConfig(["--cflags", "--embed", "--ldflags"])
         let build = try runBounded("/usr/bin/env", ["gcc", "-g", "-O0", "-o", "child", source] + flags + ["-pthread"], cwd: work)
         try #require(build.status == 0, Comment(rawValue: build.err))
-        let python = FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") ? "/usr/bin/python3" : "python3"
+        let python = systemPython
         let r = try runBounded(try gilcheckBinary(), ["trace", "--format", "json", "--report", "r.json", "--long-hold", "10s", "--",
                                                       python, "-c", "import subprocess; subprocess.run(['./child'], check=True)"], cwd: work)
         let findings = try reportFindings(work + "/r.json")
@@ -197,12 +203,12 @@ struct TraceRuntimeTests {
         let zero = try runBounded(try gilcheckBinary(), ["trace", "--sample", "0", "--", "/bin/true"], cwd: work)
         #expect(zero.status == 2)
         #expect(zero.err.contains("--sample 0"))
-        let python = FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") ? "/usr/bin/python3" : "python3"
+        let python = systemPython
         for (options, sampled) in [(["--sample", "8"], true), (["--exact-timeline"], false)] {
             let r = try runBounded(try gilcheckBinary(), ["trace", "--format", "json", "--report", "r.json"] + options
                                    + ["--", python, "-c", "import threading; t = threading.Thread(target=sum, args=([1],)); t.start(); t.join()"],
                                    cwd: work)
-            let report = try JSONSerialization.jsonObject(with: FileManager.default.contents(atPath: work + "/r.json") ?? Data()) as? [String: Any]
+            let report = try jsonReport(work + "/r.json")
             #expect(r.status == 0, Comment(rawValue: r.err))
             #expect((report?["sampling"] as? [String: Any])?["rate"] as? Int == (sampled ? 8 : nil))
         }
@@ -221,7 +227,7 @@ struct TraceRuntimeTests {
                                                       "--long-hold", "10s", "--jitter-us", "0", work + "/libok.so",
                                                       "--entry", "on_frame", "--threads", "3", "--iterations", "600"], cwd: work)
         #expect(r.status == 0, Comment(rawValue: r.err))
-        let report = try JSONSerialization.jsonObject(with: FileManager.default.contents(atPath: work + "/r.json") ?? Data()) as? [String: Any]
+        let report = try jsonReport(work + "/r.json")
         let workers = ((report?["threads"] as? [[String: Any]]) ?? []).filter { ($0["name"] as? String)?.contains("worker") == true }
         #expect(workers.count == 3)
         for w in workers { #expect(w["acquisitions"] as? Int == 600, Comment(rawValue: "\(w)")) }
@@ -251,7 +257,7 @@ struct TraceRuntimeTests {
             let build = try runBounded("/usr/bin/env", ["gcc", "-g", "-O0", "-shared", "-fPIC", "-o", c.name + suffix, c.path]
                                        + includes + ["-pthread"], cwd: work)
             try #require(build.status == 0, Comment(rawValue: "gcc failed: \(build.err)"))
-            let python = FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") ? "/usr/bin/python3" : "python3"
+            let python = systemPython
             arguments = ["trace"] + traceOptions + ["--", python, "-c", "import \(c.name); \(c.name).run()"]
         case .host(let args):
             let includes = try pythonConfig(["--includes"])
