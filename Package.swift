@@ -2,8 +2,9 @@
 import Foundation
 import PackageDescription
 
-// libclang comes from Debian's libclang-dev, which installs the C headers and the library under
-// /usr/lib/llvm-<N>/. Pick the newest one that has clang-c/Index.h; GILCHECK_LLVM_DIR overrides.
+// libclang comes from Debian's libclang-19-dev, which installs the C headers and the library under
+// /usr/lib/llvm-19/. gilcheck needs libclang 17 or newer (operator kinds come from the AST); pick the newest
+// /usr/lib/llvm-<N> of at least 17 that has clang-c/Index.h. GILCHECK_LLVM_DIR overrides.
 func llvmPrefix() -> String {
     let env = ProcessInfo.processInfo.environment
     if let dir = env["GILCHECK_LLVM_DIR"], !dir.isEmpty { return dir }
@@ -11,12 +12,12 @@ func llvmPrefix() -> String {
     let candidates = ((try? fm.contentsOfDirectory(atPath: "/usr/lib")) ?? [])
         .filter { $0.hasPrefix("llvm-") }
         .compactMap { name -> (Int, String)? in
-            guard let version = Int(name.dropFirst("llvm-".count)) else { return nil }
+            guard let version = Int(name.dropFirst("llvm-".count)), version >= 17 else { return nil }
             let dir = "/usr/lib/\(name)"
             return fm.fileExists(atPath: dir + "/include/clang-c/Index.h") ? (version, dir) : nil
         }
         .sorted { $0.0 > $1.0 }
-    return candidates.first?.1 ?? "/usr/lib/llvm-14"
+    return candidates.first?.1 ?? "/usr/lib/llvm-19"
 }
 
 let llvm = llvmPrefix()

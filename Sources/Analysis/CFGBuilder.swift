@@ -642,12 +642,6 @@ final class CFGBuilder {
         case ",":
             _ = lowerExpression(kids[0], discarded: true)
             return lowerExpression(kids[1], discarded: discarded)
-        case "=?":
-            // Maybe an assignment (inside a macro): whatever the left side held is no longer known.
-            lowerSubexpressionsOfPlace(kids[0])
-            _ = lowerExpression(kids[1])
-            emit(.assign(storageKey(kids[0]), .unknown, c.location))
-            return .unknown
         case "==", "!=", "<", "<=", ">", ">=":
             let a = lowerExpression(kids[0]), b = lowerExpression(kids[1])
             return .compare(CompareOp(rawValue: op)!, a, b)
@@ -672,7 +666,7 @@ final class CFGBuilder {
             lowerSubexpressionsOfPlace(c)
             if let key = storageKey(c) { return .read(key) }
             return .unknown
-        case "++", "--", "++?":
+        case "++", "--":
             lowerSubexpressionsOfPlace(operand)
             if stripped(operand).kind == CXCursor_MemberRefExpr { checkPythonDereference(stripped(operand)) }
             emit(.assign(storageKey(operand), .unknown, c.location))
@@ -1000,53 +994,11 @@ final class CFGBuilder {
         }
     }
 
-    private static let binaryOperators: Set<String> = [
-        "=", "&&", "||", ",", "==", "!=", "<", "<=", ">", ">=", "+", "-", "*", "/", "%", "&", "|", "^", "<<", ">>",
-    ]
+    /// The operator of a binary or compound-assignment expression, from the AST (exact inside macros too).
+    func binaryOperator(_ c: Cursor, _ kids: [Cursor]) -> String { c.binaryOperatorSpelling }
 
-    /// The operator of a binary expression: the last token before its right operand. Inside a macro
-    /// expansion libclang gives no tokens of the macro's body, so the operator is inferred from the types.
-    func binaryOperator(_ c: Cursor, _ kids: [Cursor]) -> String {
-        if !c.isInMacroExpansion {
-            // The tokens between the operands: asking for the left operand's end rather than its start keeps a
-            // left-nested chain (`a + b + c + ...`) linear, as clang finds an expression's start by descending.
-            let between = c.spelledTokens(from: kids[0].rawExtentEnd, to: beginLocation(kids[1]))
-            if between.count == 2, Self.binaryOperators.contains(between[0]) { return between[0] }
-        }
-        let tokens = c.spelledTokens(from: beginLocation(kids[0]), to: beginLocation(kids[1]))
-        if tokens.count >= 3, Self.binaryOperators.contains(tokens[tokens.count - 2]) {
-            return tokens[tokens.count - 2]
-        }
-        guard macroName(at: c) != nil || tokens.count < 3 else { return "?" }
-        // Assignment keeps the left operand's type; arithmetic on an enum gives int, pointer arithmetic has an
-        // integer right operand, comparisons and logic give int.
-        let result = c.type.canonical, left = stripped(kids[0]).type.canonical
-        let right = stripped(kids[1]).type.canonical
-        guard storageKey(kids[0]) != nil, result.isSame(as: left) else { return "?" }
-        switch left.kind {
-        case CXType_Enum, CXType_Record, CXType_Elaborated, CXType_Float, CXType_Double:
-            return "="
-        case CXType_Pointer:
-            return right.kind == CXType_Pointer || right.kind == CXType_Int && kids[1].integerValue == 0 ? "=" : "?"
-        default:
-            return "=?"
-        }
-    }
-
-    private static let prefixOperators: Set<String> = ["!", "&", "*", "-", "+", "~", "++", "--"]
-
-    func unaryOperator(_ c: Cursor, _ operand: Cursor) -> String {
-        let before = c.spelledTokens(from: clang_getCursorLocation(c.raw), to: beginLocation(operand))
-        if before.count >= 2, Self.prefixOperators.contains(before[0]) { return before[0] }
-        let after = c.tokens(from: operand.rawExtentEnd, to: c.rawExtentEnd)
-        if let last = after.last, ["++", "--"].contains(last) { return last }
-        // Inside a macro: infer from the types.
-        let result = c.type.canonical, inner = stripped(operand).type.canonical
-        if result.kind == CXType_Pointer, result.pointee.isSame(as: inner) { return "&" }
-        if inner.kind == CXType_Pointer, inner.pointee.canonical.isSame(as: result) { return "*" }
-        if !result.isSame(as: inner) { return result.kind == CXType_Int ? "!" : "?" }
-        return storageKey(operand) != nil ? "++?" : "?"
-    }
+    /// The operator of a unary expression: "!", "&", "*", "-", "+", "~", "++" or "--" (pre or post).
+    func unaryOperator(_ c: Cursor, _ operand: Cursor) -> String { c.unaryOperatorSpelling }
 
     /// Where an expression's first token is (libclang's cursor location of a member access is the member name).
     private func beginLocation(_ c: Cursor) -> CXSourceLocation {

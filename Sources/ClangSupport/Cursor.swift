@@ -304,3 +304,36 @@ extension Cursor {
         for child in children { child.dump(depth: depth + 1, into: &out) }
     }
 }
+
+// MARK: - Operators (libclang 17+)
+
+/// The spellings of libclang's binary and unary operator kinds, indexed by the kind's raw value, read once.
+/// Index 0 is the invalid kind, which libclang cannot spell (it would index its table at -1).
+private let binaryOperatorSpellings: [String] = [""] + (1...Int(CXBinaryOperator_Comma.rawValue)).map {
+    string(clang_getBinaryOperatorKindSpelling(CXBinaryOperatorKind(rawValue: UInt32($0))))
+}
+private let unaryOperatorSpellings: [String] = [""] + (1...Int(CXUnaryOperator_Coawait.rawValue)).map {
+    string(clang_getUnaryOperatorKindSpelling(CXUnaryOperatorKind(rawValue: UInt32($0))))
+}
+
+extension Cursor {
+    /// The operator of a binary or compound-assignment expression as written in C ("=", "&&", "+=", ","), or
+    /// "" when this is not one. Exact inside macro expansions too: it comes from the AST, not from tokens.
+    public var binaryOperatorSpelling: String {
+        let kind = clang_getCursorBinaryOperatorKind(raw)
+        guard kind != CXBinaryOperator_Invalid, Int(kind.rawValue) < binaryOperatorSpellings.count else { return "" }
+        return binaryOperatorSpellings[Int(kind.rawValue)]
+    }
+
+    /// The kind of a unary operator expression, or `nil` when this is not one.
+    public var unaryOperatorKind: CXUnaryOperatorKind? {
+        let kind = clang_getCursorUnaryOperatorKind(raw)
+        return kind == CXUnaryOperator_Invalid ? nil : kind
+    }
+
+    /// The operator of a unary expression as written ("!", "&", "*", "-", "++", "--"), or "".
+    public var unaryOperatorSpelling: String {
+        guard let kind = unaryOperatorKind, Int(kind.rawValue) < unaryOperatorSpellings.count else { return "" }
+        return unaryOperatorSpellings[Int(kind.rawValue)]
+    }
+}
