@@ -71,6 +71,31 @@ public enum StateSlot: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
+/// Where a registration call takes the function it calls back: an argument (`arg6`), or a field of the struct
+/// an argument points to or is (`arg0->callback`, for `spec.callback = cb; SDL_OpenAudio(&spec, NULL)`).
+public struct CallbackSlot: Hashable, Sendable, CustomStringConvertible {
+    public var argument: Int
+    public var field: String?
+
+    public init(argument: Int, field: String? = nil) {
+        self.argument = argument
+        self.field = field
+    }
+
+    init?(text: String) {
+        let parts = text.components(separatedBy: "->")
+        guard parts.count <= 2, parts[0].hasPrefix("arg"), let n = Int(parts[0].dropFirst(3)), n >= 0 else { return nil }
+        if parts.count == 2 {
+            guard !parts[1].isEmpty, parts[1].allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else { return nil }
+            self.init(argument: n, field: parts[1])
+        } else {
+            self.init(argument: n)
+        }
+    }
+
+    public var description: String { "arg\(argument)" + (field.map { "->" + $0 } ?? "") }
+}
+
 public enum GILRequirement: String, Sendable {
     case required
     case free
@@ -103,6 +128,11 @@ public struct FunctionRule: Sendable {
     public var deprecated: Deprecation?
     /// Index of the argument that is a function started on a new thread (pthread_create's start routine).
     public var threadEntry: Int?
+    /// The argument (or the field of the struct an argument points to) holding a function that the library
+    /// calls back later on a thread of its own, from a signal or at exit: the callback starts without the GIL.
+    public var callbackThread: CallbackSlot?
+    /// When the library calls it back ("on PortAudio's audio thread"), for messages.
+    public var callbackNote: String?
     public var origin: RuleOrigin
 
     public init(name: String, effect: GILEffect? = nil, state: StateSlot? = nil, gil: GILRequirement? = nil,
@@ -168,6 +198,8 @@ public struct APIModel: Sendable {
                 if rule.blocks { existing.blocks = true }
                 if rule.deprecated != nil { existing.deprecated = rule.deprecated }
                 if rule.threadEntry != nil { existing.threadEntry = rule.threadEntry }
+                if rule.callbackThread != nil { existing.callbackThread = rule.callbackThread }
+                if rule.callbackNote != nil { existing.callbackNote = rule.callbackNote }
                 existing.origin = rule.origin
                 functions[rule.name] = existing
             } else {

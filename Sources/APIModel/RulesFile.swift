@@ -28,7 +28,8 @@ public struct RulesFile: Sendable {
     public var guards: [String: GILEffect] = [:]
 
     static let topKeys = ["version", "requires-gil", "functions", "thread-entries", "safe-locks", "guards"]
-    static let functionKeys = ["effect", "state", "gil", "blocks", "deprecated", "thread-entry"]
+    static let functionKeys = ["effect", "state", "gil", "blocks", "deprecated", "thread-entry", "callback-thread",
+                                "callback-note"]
     static let deprecationKeys = ["since", "removed", "replacement"]
 
     public static func parse(path: String) throws -> RulesFile {
@@ -134,6 +135,16 @@ public struct RulesFile: Sendable {
                     throw fail(value, "thread-entry of '\(name)' must be `argN`, the start routine's argument")
                 }
                 rule.threadEntry = n
+            case "callback-thread":
+                guard let text = value.string, let slot = CallbackSlot(text: text) else {
+                    throw fail(value, "callback-thread of '\(name)' must be `argN` (the callback's argument) or `argN->field` (a field of the struct the argument points to)")
+                }
+                rule.callbackThread = slot
+            case "callback-note":
+                guard let text = value.string, !text.isEmpty else {
+                    throw fail(value, "callback-note of '\(name)' must be a short text saying when the callback runs")
+                }
+                rule.callbackNote = text
             case "deprecated":
                 guard case .mapping(let dep) = value else {
                     throw fail(value, "deprecated of '\(name)' must be { since: \"3.9\", removed: \"3.13\", replacement: \"…\" }")
@@ -157,6 +168,9 @@ public struct RulesFile: Sendable {
         let stateful: Set<GILEffect> = [.ensure, .release, .save, .restore]
         if let effect = rule.effect, stateful.contains(effect), rule.state == nil {
             throw fail(node, "'\(name)' has effect \(effect.rawValue) and needs `state:` (result, argN or *argN)")
+        }
+        if rule.callbackNote != nil, rule.callbackThread == nil {
+            throw fail(node, "'\(name)' has `callback-note:` but no `callback-thread:` saying which argument is the callback")
         }
         if rule.state != nil, rule.effect.map({ !stateful.contains($0) }) ?? true {
             throw fail(node, "'\(name)' has `state:` but its effect is not ensure, release, save or restore")

@@ -41,6 +41,9 @@ final class CFGBuilder {
     /// (`outer::lambda#1`): a lambda expression is a value here; its body is a function of its own.
     private(set) var lambdas: [(cursor: Cursor, name: String)] = []
     private var functionName = ""
+    /// Function addresses stored so far (in source order) into a local's fields or a place below a pointer:
+    /// `cbs.on_audio = audio_cb` is (cbs, "on_audio", audio_cb); an initializer list stores with field "".
+    private var functionStores: [(root: StorageKey, field: String, function: String)] = []
 
     init(model: APIModel, typeFacts: TypeFacts, macros: MacroUses) {
         self.model = model
@@ -309,6 +312,9 @@ final class CFGBuilder {
         guard decl.storageClass != CX_SC_Static, decl.storageClass != CX_SC_Extern else { return }
         let initializer = decl.children.last(where: { $0.isExpression })
         if let initializer {
+            if stripped(initializer).kind == CXCursor_InitListExpr {
+                for f in functionsInInitializer(initializer) { functionStores.append((key.rootOnly, "", f)) }
+            }
             let value = lowerExpression(initializer)
             emit(.assign(key, value, decl.location))
         } else {
@@ -620,6 +626,10 @@ final class CFGBuilder {
         case "=":
             lowerSubexpressionsOfPlace(kids[0])
             let target = storageKey(kids[0])
+            if let target, !target.path.isEmpty, let f = functionReference(kids[1]) {
+                let field = target.path.last.map { String($0.drop(while: { $0 == "-" || $0 == ">" || $0 == "." })) } ?? ""
+                functionStores.append((target.rootOnly, field, f))
+            }
             let value = lowerExpression(kids[1])
             emit(.assign(target, value, c.location))
             return target.map(Value.read) ?? value
@@ -750,9 +760,14 @@ final class CFGBuilder {
             let inner = stripped(a)
             var address: StorageKey?
             if case .addressOf(let k) = value { address = k }
-            arguments.append(CallArgument(value: value, storage: storageKey(inner), addressOf: address,
-                                          functionReference: functionReference(a),
-                                          text: known != nil ? text(of: a) : ""))
+            var argument = CallArgument(value: value, storage: storageKey(inner), addressOf: address,
+                                        functionReference: functionReference(a),
+                                        text: known != nil ? text(of: a) : "")
+            if argument.functionReference == nil, !functionStores.isEmpty,
+               let root = (address ?? argument.storage)?.rootOnly {
+                argument.storedFunctions = functionStores.filter { $0.root == root }.map { ($0.field, $0.function) }
+            }
+            arguments.append(argument)
         }
         if isConstructor, let decl = calleeDecl, let name = qualifiedCallee, let overload = nonBlockingOverload(decl, argumentCursors) {
             // Names the overload, so that rules about the class's locking constructor do not apply to it.
@@ -838,6 +853,20 @@ final class CFGBuilder {
         }
         guard decl.kind == CXCursor_FunctionDecl || decl.kind == CXCursor_CXXMethod else { return nil }
         return decl.spelling
+    }
+
+    /// The functions named anywhere inside an initializer list (`{ .rate = 44100, .callback = fill }`).
+    private func functionsInInitializer(_ c: Cursor, depth: Int = 0) -> [String] {
+        guard depth < 8 else { return [] }
+        var out: [String] = []
+        for k in c.children where k.isExpression {
+            if stripped(k).kind == CXCursor_InitListExpr {
+                out += functionsInInitializer(stripped(k), depth: depth + 1)
+            } else if let f = functionReference(k) {
+                out.append(f)
+            }
+        }
+        return out
     }
 
     /// `ns::Class::method` for declarations inside namespaces or classes; nil for plain C functions.

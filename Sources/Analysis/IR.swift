@@ -90,7 +90,17 @@ public struct CallArgument: Sendable {
     public var addressOf: StorageKey?
     /// The function named by the argument (`worker` in `pthread_create(&t, NULL, worker, NULL)`).
     public var functionReference: String?
+    /// Functions whose address this function stored, before the call, into what the argument names or points
+    /// to (`spec.callback = fill; SDL_OpenAudio(&spec, NULL)`), with the field each went into ("" when the field
+    /// is not known: an initializer list).
+    public var storedFunctions: [(field: String, function: String)] = []
     public var text: String
+
+    /// The functions this argument hands over: the one it names, else those stored into what it points to.
+    public var handedFunctions: [String] {
+        if let f = functionReference { return [f] }
+        return storedFunctions.map(\.function)
+    }
 }
 
 public struct CallSite: Sendable {

@@ -135,6 +135,14 @@ struct Walker {
     var depth: Int { path?.depth ?? 0 }
 }
 
+/// A function handed to a call outside the run, and where.
+public struct CallbackRegistration: Sendable, Equatable {
+    public var function: String
+    /// How the registering call is shown (`solve()`).
+    public var registrar: String
+    public var location: SourceLocation
+}
+
 /// How a function starts.
 public struct EntryContext: Sendable {
     /// The GIL at entry: unknown for an ordinary function, released for a thread entry.
@@ -178,6 +186,9 @@ public struct PathExplorer {
     /// A parameter this function starts as a thread, and the functions it starts as threads (for the summary).
     private var threadEntryParameter: Int?
     private var startedThreads: [String] = []
+    /// Functions this function hands to code outside the run while the GIL is released on that path (a solver
+    /// run under Py_BEGIN_ALLOW_THREADS with a progress callback): they are called back without the GIL.
+    private(set) var releasedRegistrations: [CallbackRegistration] = []
     /// Storage this function releases or restores somewhere: a state stored in a non-local place that the
     /// function itself also releases is owned by the function, so a path that leaves it held is a leak.
     private var releasedSomewhere: Set<StorageKey> = []
@@ -563,6 +574,15 @@ public struct PathExplorer {
             witnessReleases = rule.effect != .finalize
         }
         if rule.blocks { blocking(site, rule, &w) }
+        if w.state.gil == .released, rule.effect == nil, rule.summary == nil, !rule.requiresGIL,
+           rule.threadEntry == nil, !site.isIndirect, summaries(site.callee) == nil {
+            for a in site.arguments {
+                for f in a.handedFunctions where !releasedRegistrations.contains(where: { $0.function == f }) {
+                    releasedRegistrations.append(CallbackRegistration(function: f, registrar: site.shown,
+                                                                      location: site.location))
+                }
+            }
+        }
         if let n = rule.threadEntry, n < site.arguments.count {
             let argument = site.arguments[n]
             if let entryName = argument.functionReference {

@@ -89,7 +89,7 @@ public struct ProjectAnalyzer {
             finishedCount += 1
             findingsSoFar += r.0.count
             progress?(finishedCount, cfgs.count, findingsSoFar)
-        }) { [model, limits] k -> ([Diagnostic], FunctionSummary) in
+        }) { [model, limits] k -> ([Diagnostic], FunctionSummary, [CallbackRegistration]) in
             let i = order[k]
             var known: [String: FunctionSummary] = [:]
             for site in cfgs[i].callSites where !site.isIndirect && known[site.callee] == nil {
@@ -107,13 +107,15 @@ public struct ProjectAnalyzer {
                 }
             }
             shared[i] = summary
-            return (found, summary)
+            return (found, summary, explorer.releasedRegistrations)
         }
         var summaries: [Int: FunctionSummary] = [:]
         var diagnostics: [Diagnostic] = []
+        var releasedRegistrations: [(Int, CallbackRegistration)] = []
         for (k, i) in order.enumerated() {
             diagnostics += results[k].0
             summaries[i] = results[k].1
+            releasedRegistrations += results[k].2.map { (i, $0) }
         }
 
         // Functions that start on threads without the GIL: thread start routines and declared callbacks.
@@ -133,6 +135,28 @@ public struct ProjectAnalyzer {
                 }
                 entries[t] = entries[t] ?? "started by \(starter)() at \(as_(loc.file).lastComponent):\(loc.line)"
             }
+            // Callbacks a library calls on a thread of its own (rules: `callback-thread`).
+            for site in c.callSites {
+                let rule = site.qualifiedCallee.flatMap(model.function(named:)) ?? model.function(named: site.callee)
+                guard let rule, let slot = rule.callbackThread, slot.argument < site.arguments.count else { continue }
+                let argument = site.arguments[slot.argument]
+                var handed = argument.functionReference.map { [$0] } ?? []
+                if handed.isEmpty {
+                    handed = argument.storedFunctions.filter { slot.field == nil || $0.field == slot.field || $0.field.isEmpty }
+                        .map(\.function)
+                }
+                let loc = site.location
+                let when = rule.callbackNote ?? "on a thread of its own"
+                for name in handed {
+                    guard let t = target(name, from: i) else { continue }
+                    entries[t] = entries[t] ?? "registered with \(site.shown) at \(as_(loc.file).lastComponent):\(loc.line), which calls it \(when)"
+                }
+            }
+        }
+        // Functions handed to code outside the run where the GIL is released: called back without it.
+        for (i, r) in releasedRegistrations {
+            guard let t = target(r.function, from: i), entries[t] == nil else { continue }
+            entries[t] = "handed to \(r.registrar) at \(as_(r.location.file).lastComponent):\(r.location.line) while the GIL is released there, so it is called back without the GIL"
         }
         for name in model.threadEntries {
             for t in byName[name] ?? [] where entries[t] == nil {
