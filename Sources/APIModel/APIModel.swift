@@ -71,6 +71,14 @@ public enum StateSlot: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
+/// What one library's rules file declares, for `gilcheck rules --libs`.
+public struct LibraryRules: Sendable {
+    public var name: String
+    public var path: String
+    public var blocking: [String]
+    public var callbacks: [String]
+}
+
 /// Where a registration call takes the function it calls back: an argument (`arg6`), or a field of the struct
 /// an argument points to or is (`arg0->callback`, for `spec.callback = cb; SDL_OpenAudio(&spec, NULL)`).
 public struct CallbackSlot: Hashable, Sendable, CustomStringConvertible {
@@ -162,6 +170,8 @@ public struct APIModel: Sendable {
     public private(set) var safeLocks: [String] = []
     /// C++ RAII guard classes: constructing one acquires (or releases) the GIL until the end of its scope.
     public private(set) var guards: [String: GILEffect] = [:]
+    /// The libraries the loaded files describe (`library:` of rules/libs/*.yml), in load order.
+    public private(set) var libraries: [LibraryRules] = []
 
     public init() {}
 
@@ -171,6 +181,7 @@ public struct APIModel: Sendable {
         var model = APIModel()
         if builtIn {
             try model.merge(RulesFile.parse(path: try locator.builtInRulesFile()))
+            for file in try locator.libraryRulesFiles() { try model.merge(RulesFile.parse(path: file)) }
         }
         for file in extraFiles {
             try model.merge(RulesFile.parse(path: file))
@@ -185,6 +196,11 @@ public struct APIModel: Sendable {
 
     public mutating func merge(_ file: RulesFile) {
         sources.append(file.path)
+        if let name = file.library {
+            libraries.append(LibraryRules(name: name, path: file.path,
+                                          blocking: file.functions.filter(\.blocks).map(\.name).sorted(),
+                                          callbacks: file.functions.filter { $0.callbackThread != nil }.map(\.name).sorted()))
+        }
         for pattern in file.requiresGIL where !requiresGILPatterns.contains(pattern) {
             requiresGILPatterns.append(pattern)
         }
@@ -319,4 +335,11 @@ public struct RulesLocator: Sendable {
     }
 
     public func builtInRulesFile() throws -> String { try builtInRulesDirectory() + "/cpython.yml" }
+
+    /// The library models shipped beside the built-in one (`libs/*.yml`), sorted by name; loaded by default.
+    public func libraryRulesFiles() throws -> [String] {
+        let dir = try builtInRulesDirectory() + "/libs"
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+        return names.filter { $0.hasSuffix(".yml") }.sorted().map { dir + "/" + $0 }
+    }
 }

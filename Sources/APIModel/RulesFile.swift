@@ -26,8 +26,10 @@ public struct RulesFile: Sendable {
     public var threadEntries: [String] = []
     public var safeLocks: [String] = []
     public var guards: [String: GILEffect] = [:]
+    /// The library the file describes (`library: SQLite`), for the files under rules/libs/.
+    public var library: String?
 
-    static let topKeys = ["version", "requires-gil", "functions", "thread-entries", "safe-locks", "guards"]
+    static let topKeys = ["version", "library", "requires-gil", "functions", "thread-entries", "safe-locks", "guards"]
     static let functionKeys = ["effect", "state", "gil", "blocks", "deprecated", "thread-entry", "callback-thread",
                                 "callback-note"]
     static let deprecationKeys = ["since", "removed", "replacement"]
@@ -63,6 +65,9 @@ public struct RulesFile: Sendable {
             case "version":
                 guard value.int == 1 else { throw fail(value, "unsupported version '\(value.string ?? "?")' (this gilcheck reads version 1)") }
                 sawVersion = true
+            case "library":
+                guard let name = value.string, !name.isEmpty else { throw fail(value, "`library` must be the library's name, like \"SQLite\"") }
+                file.library = name
             case "requires-gil":
                 guard case .sequence(let seq) = value else { throw fail(value, "`requires-gil` must be a list of name patterns like \"Py*\"") }
                 for item in seq {

@@ -278,9 +278,26 @@ struct Rules: ParsableCommand {
               gilcheck rules
               gilcheck rules | grep error        # the rules that are errors by default
               gilcheck explain ensure-leak       # one rule in depth
+              gilcheck rules --libs              # the C libraries whose blocking calls and callbacks are known
             """)
 
-    func run() {
+    @Flag(name: .customLong("libs"), help: "List the C libraries the shipped rules describe: their blocking calls and the calls that register callbacks run on the library's own threads.")
+    var libraries = false
+
+    @Option(name: .customLong("rules"), help: "Another rules file to load (repeatable), for --libs.")
+    var rulesFiles: [String] = []
+
+    func run() throws {
+        if libraries {
+            let model: APIModel
+            do { model = try APIModel.load(extraFiles: rulesFiles) } catch { exitWith(.usage, message: "\(error)") }
+            for lib in model.libraries {
+                print("\(lib.name) (\((lib.path as NSString).lastPathComponent)): \(lib.blocking.count) blocking, \(lib.callbacks.count) callback registrations")
+                if !lib.blocking.isEmpty { print("  blocks: " + lib.blocking.joined(separator: ", ")) }
+                if !lib.callbacks.isEmpty { print("  calls back on its own threads: " + lib.callbacks.joined(separator: ", ")) }
+            }
+            return
+        }
         for r in RuleCatalog.all {
             print("\(r.id.padding(toLength: 24, withPad: " ", startingAt: 0)) \(r.severity.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(r.summary)")
         }
