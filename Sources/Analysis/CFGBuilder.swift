@@ -41,6 +41,9 @@ final class CFGBuilder {
     /// (`outer::lambda#1`): a lambda expression is a value here; its body is a function of its own.
     private(set) var lambdas: [(cursor: Cursor, name: String)] = []
     private var functionName = ""
+    /// C++ `try` statements around the current point, innermost last: the block that dispatches to their
+    /// `catch` handlers, and the guard-scope depth at the `try` (the guards an exception runs the destructors of).
+    private var tryHandlers: [(handler: Int, depth: Int)] = []
     /// Function addresses stored so far (in source order) into a local's fields or a place below a pointer:
     /// `cbs.on_audio = audio_cb` is (cbs, "on_audio", audio_cb); an initializer list stores with field "".
     private var functionStores: [(root: StorageKey, field: String, function: String)] = []
@@ -127,8 +130,16 @@ final class CFGBuilder {
             case .switchOn(let value, let cases, let d, let location, let text):
                 let moved = cases.map { SwitchCase(low: $0.low, high: $0.high, target: resolved[$0.target]) }
                 blocks[b].terminator = .switchOn(value, cases: moved, defaultTarget: resolved[d], location, text: text)
-            case .exit, .stop:
+            case .exit, .stop, .raise:
                 break
+            }
+        }
+        for b in blocks.indices {
+            for (k, e) in blocks[b].elements.enumerated() {
+                if case .call(var site) = e, let u = site.unwind, resolved[u] != u {
+                    site.unwind = resolved[u]
+                    blocks[b].elements[k] = .call(site)
+                }
             }
         }
     }
@@ -198,6 +209,8 @@ final class CFGBuilder {
                 endGuards(downTo: continueScopeDepths.last ?? 0, at: c.location)
                 terminate(.jump(target))
             }
+        case CXCursor_CXXTryStmt:
+            lowerTry(c)
         case CXCursor_ReturnStmt:
             let kids = c.children.filter(\.isExpression)
             let value = kids.first.map { lowerExpression($0) }
@@ -247,6 +260,81 @@ final class CFGBuilder {
     }
 
     /// Ends the guards of the scopes above `depth` (innermost first), as their destructors would.
+    // MARK: - C++ exceptions
+
+    /// `throw`: the destructors of the guards in scope run down to the innermost `try`, whose handlers are
+    /// entered; with no `try` around, the exception leaves the function. What follows is unreachable.
+    private func raise(at location: SourceLocation) {
+        if let t = tryHandlers.last {
+            endGuards(downTo: t.depth, at: location)
+            blocks[current].terminator = .jump(t.handler)
+        } else {
+            endGuards(downTo: 0, at: location)
+            blocks[current].terminator = .raise(location)
+        }
+        current = newBlock()
+    }
+
+    /// Where an exception from a call at this point goes: a block of its own that runs the destructors of the
+    /// guards in scope and enters the innermost `try`'s handlers or leaves the function; nil when there is
+    /// neither a guard nor a `try` (the exception leaves the function at the call).
+    private func unwindBlock(at location: SourceLocation) -> Int? {
+        guard !tryHandlers.isEmpty || scopes.contains(where: { !$0.isEmpty }) else { return nil }
+        let saved = current
+        let pad = newBlock()
+        current = pad
+        raise(at: location)
+        current = saved
+        return pad
+    }
+
+    /// `try { body } catch (A) { ... } catch (...) { ... }`: the body's throws and throwing calls enter a
+    /// dispatch block that may run any handler. Exception types are not matched: the handlers are taken to catch
+    /// what the body throws (the project's own `catch (const std::exception &)` around its own throws); only a
+    /// `throw;` in a handler sends it on outward.
+    private func lowerTry(_ c: Cursor) {
+        let kids = c.children
+        guard let body = kids.first(where: { $0.kind == CXCursor_CompoundStmt }) else { return }
+        let handlers = kids.filter { $0.kind == CXCursor_CXXCatchStmt }
+        let dispatch = newBlock(), join = newBlock()
+        tryHandlers.append((dispatch, scopes.count))
+        lowerStatement(body)
+        tryHandlers.removeLast()
+        jump(to: join)
+        current = dispatch
+        var choices = handlers.map { Optional($0) }
+        if choices.isEmpty { choices.append(nil) }
+        for (k, handler) in choices.enumerated() {
+            let body = newBlock()
+            if k < choices.count - 1 {
+                let next = newBlock()
+                blocks[current].terminator = .branch(.unknown, whenTrue: body, whenFalse: next, handler?.location ?? c.location, text: nil)
+                current = body
+                lowerHandler(handler, join: join, at: c.location)
+                current = next
+            } else {
+                jump(to: body)
+                lowerHandler(handler, join: join, at: c.location)
+            }
+        }
+        current = join
+    }
+
+    private func lowerHandler(_ handler: Cursor?, join: Int, at location: SourceLocation) {
+        guard let handler else {
+            // No handler matched: the exception goes on to an enclosing try, or out of the function.
+            raise(at: location)
+            return
+        }
+        scopes.append([])
+        for child in handler.children {
+            if child.kind == CXCursor_VarDecl { emit(.declare(key(forDeclaration: child))) } else { lowerStatement(child) }
+        }
+        endGuards(downTo: scopes.count - 1, at: handler.extentEnd)
+        scopes.removeLast()
+        jump(to: join)
+    }
+
     private func endGuards(downTo depth: Int, at location: SourceLocation) {
         for scope in scopes[depth...].reversed() {
             for g in scope.reversed() { endGuard(g, at: location) }
@@ -593,6 +681,10 @@ final class CFGBuilder {
             return .unknown
         case CXCursor_UnaryOperator:
             return lowerUnary(c)
+        case CXCursor_CXXThrowExpr:
+            for child in c.children where child.isExpression { _ = lowerExpression(child, discarded: true) }
+            raise(at: c.location)
+            return .unknown
         case CXCursor_UnaryExpr:
             // sizeof / alignof: the operand is not evaluated.
             return c.integerValue.map(Value.constant) ?? .unknown
@@ -782,9 +874,13 @@ final class CFGBuilder {
                 shown = macro  // Py_BEGIN_ALLOW_THREADS, Py_BLOCK_THREADS, ...
             }
         }
-        let site = CallSite(callee: callee, qualifiedCallee: qualifiedCallee, guardEffect: nil,
+        var site = CallSite(callee: callee, qualifiedCallee: qualifiedCallee, guardEffect: nil,
                             shown: shown, location: c.location, arguments: arguments, result: result,
                             declaredNoReturn: noReturn, isIndirect: indirect)
+        if let decl = calleeDecl, typeCache.mayThrow(decl) {
+            site.mayThrow = true
+            site.unwind = unwindBlock(at: c.location)
+        }
         emit(.call(site))
         return result.map(Value.read) ?? .unknown
     }
@@ -1117,6 +1213,17 @@ final class TypeFacts {
         }
         pythonObject[name] = result
         return result
+    }
+
+    /// A function of the project's own code that is not declared `noexcept` / `throw()`: an exception may come
+    /// out of a call of it (followed only where its summary says it throws, which only C++ code can).
+    func mayThrow(_ decl: Cursor) -> Bool {
+        guard decl.kind == CXCursor_FunctionDecl || decl.kind == CXCursor_CXXMethod || decl.kind == CXCursor_Constructor
+                || decl.kind == CXCursor_FunctionTemplate,
+              !decl.isInSystemHeader else { return false }
+        let spec = CXCursor_ExceptionSpecificationKind(rawValue: UInt32(bitPattern: clang_getCursorExceptionSpecificationType(decl.raw)))
+        return ![CXCursor_ExceptionSpecificationKind_BasicNoexcept, CXCursor_ExceptionSpecificationKind_ComputedNoexcept,
+                 CXCursor_ExceptionSpecificationKind_DynamicNone, CXCursor_ExceptionSpecificationKind_NoThrow].contains(spec)
     }
 
     func isNoReturn(_ decl: Cursor) -> Bool {

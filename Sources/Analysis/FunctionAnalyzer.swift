@@ -119,6 +119,7 @@ extension FunctionCFG {
                 for c in cases { out += "  B\(i) -> B\(c.target) [label=\"case \(c.low)\"];\n" }
                 out += "  B\(i) -> B\(d) [label=\"default\"];\n"
             case .exit: out += "  B\(i) -> exit;\n"
+            case .raise: out += "  B\(i) -> exit [label=\"throw\", style=dashed];\n"
             case .stop: break
             }
         }

@@ -121,6 +121,12 @@ public struct CallSite: Sendable {
     public var declaredNoReturn: Bool
     /// Called through a pointer or a member, not by the name of a declared function.
     public var isIndirect: Bool
+    /// C++: where an exception thrown by the callee goes — a block that runs the destructors of the guards in
+    /// scope and then enters the enclosing `catch` handlers or leaves the function. Nil when nothing is in scope
+    /// (the exception leaves the function at the call) and for C.
+    public var unwind: Int? = nil
+    /// C++: the callee may throw (not `noexcept`, not a C function). Only such calls are followed into `unwind`.
+    public var mayThrow: Bool = false
 }
 
 public enum Element: Sendable {
@@ -148,6 +154,8 @@ public enum Terminator: Sendable {
     case exit(Value?, SourceLocation, implicit: Bool)
     /// The path ends here without leaving the function normally (noreturn call, unreachable, computed goto).
     case stop
+    /// C++: an exception leaves the function here (a `throw` no handler of the function catches).
+    case raise(SourceLocation)
 }
 
 public struct BasicBlock: Sendable {

@@ -56,7 +56,7 @@ struct Liveness {
             case .switchOn(let v, let cases, let def, _, _):
                 use(v.keysRead); successors[i] = cases.map(\.target) + [def]
             case .exit(let v, _, _): if let v { use(v.keysRead) }
-            case .stop: break
+            case .stop, .raise: break
             }
             uses[i] = u
             defs[i] = d

@@ -127,6 +127,8 @@ struct Walker {
     var dead = false
     /// Path depth at which the GIL was last acquired (for notes); not part of the state's identity.
     var heldSince = 0
+    /// C++: the path continues in this block, where an exception from the last call goes.
+    var unwindTo: Int?
 
     mutating func note(_ location: SourceLocation, _ message: String) {
         path = PathNode(location, message, parent: path)
@@ -218,12 +220,15 @@ public struct PathExplorer {
     /// the analysis-budget note of a function with nothing to find.
     var isInert: Bool {
         for block in cfg.blocks {
+            // An exception leaving the function is part of its summary.
+            if case .raise = block.terminator { return false }
             for element in block.elements {
                 switch element {
                 case .call(let site):
                     let rule = resolve(site)
                     if rule.effect != nil || rule.requiresGIL || rule.blocks || rule.deprecated != nil
-                        || rule.threadEntry != nil || rule.summary?.startsThreads.isEmpty == false { return false }
+                        || rule.threadEntry != nil || rule.summary?.startsThreads.isEmpty == false
+                        || (site.mayThrow && rule.summary?.throwsAt != nil) { return false }
                 case .pythonDereference:
                     if entry.gil != .unknown { return false }
                 case .assign, .declare:
@@ -322,15 +327,24 @@ public struct PathExplorer {
 
     private mutating func step(block: Int, walker: Walker) -> [(Int, Walker)] {
         var walkers = [walker]
+        var unwinding: [(Int, Walker)] = []
         for element in cfg.blocks[block].elements {
             var next: [Walker] = []
             for var w in walkers {
                 execute(element, &w, into: &next)
             }
-            walkers = next.filter { !$0.dead }
-            if walkers.isEmpty { return [] }
+            walkers = []
+            for var w in next where !w.dead {
+                if let target = w.unwindTo {
+                    w.unwindTo = nil
+                    unwinding.append((target, w))
+                } else {
+                    walkers.append(w)
+                }
+            }
+            if walkers.isEmpty { return unwinding }
         }
-        var successors: [(Int, Walker)] = []
+        var successors: [(Int, Walker)] = unwinding
         for var w in walkers {
             switch cfg.blocks[block].terminator {
             case .jump(let target):
@@ -339,6 +353,8 @@ public struct PathExplorer {
                 break
             case .exit(let value, let location, let implicit):
                 leave(&w, returning: value, at: location, implicit: implicit)
+            case .raise(let location):
+                leave(&w, returning: nil, at: location, implicit: false, raising: "this throw")
             case .branch(let condition, let t, let f, let location, let text):
                 let yes = assume(condition, true, w.state)
                 let no = assume(condition, false, w.state)
@@ -599,6 +615,19 @@ public struct PathExplorer {
             if !startedThreads.contains(name) { startedThreads.append(name) }
         }
         if let result = site.result { forget(result, in: &w.state) }
+        // C++: a callee that throws on some path (its summary) may leave through the guards' destructors into a
+        // handler, or out of this function; one that always throws never returns here.
+        if site.mayThrow, let thrown = rule.summary?.throwsAt {
+            var exceptional = w
+            exceptional.note(site.location, "\(site.shown) throws (summary: \(thrown))")
+            if let target = site.unwind {
+                exceptional.unwindTo = target
+                out.append(exceptional)
+            } else {
+                leave(&exceptional, returning: nil, at: site.location, implicit: false, raising: "\(site.shown) throws")
+            }
+            if rule.summary?.alwaysThrows == true { return }
+        }
 
         var outcomes = [w]
         if let s = rule.summary, s.effect != nil, let n = s.effectArgument, n < site.arguments.count {
@@ -1023,9 +1052,11 @@ public struct PathExplorer {
 
     // MARK: - Leaving the function
 
-    private mutating func leave(_ w: inout Walker, returning value: Value?, at location: SourceLocation, implicit: Bool) {
+    private mutating func leave(_ w: inout Walker, returning value: Value?, at location: SourceLocation, implicit: Bool,
+                                raising: String? = nil) {
         let returned = Set(value?.keysRead ?? [])
-        let whereTo = implicit ? "before the end of the function" : "before this return"
+        let whereTo = raising.map { $0 == "this throw" ? "before this throw" : "when \($0)" }
+            ?? (implicit ? "before the end of the function" : "before this return")
         for h in w.state.ensures where isLeaked(h, returned: returned) {
             report(.ensureLeak, at: location,
                    "GIL state '\(h.name)' acquired by \(h.api) is not released \(whereTo)",
@@ -1039,7 +1070,8 @@ public struct PathExplorer {
         }
         if w.state.threadStartedWhileHeld != nil, w.state.gil == .held { reportInitHolds(&w) }
         exits.append(ExitRecord(result: value.flatMap { evaluate($0, w.state) }, effect: exitEffect(w.state, returned),
-                                yielded: w.state.yieldedSlot))
+                                yielded: w.state.yieldedSlot,
+                                raises: raising.map { $0 == "this throw" ? "throw at line \(location.line)" : $0 }))
     }
 
     /// What this exit hands to the caller, for the summary.

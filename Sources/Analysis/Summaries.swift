@@ -26,8 +26,18 @@ public struct FunctionSummary: Sendable, Equatable {
     var threadEntry: Int?
     /// Functions it starts on new threads itself, directly or through its own callees (for init-holds-gil).
     var startsThreads: [String] = []
+    /// C++: some path ends in an exception leaving the function (`throw` with no handler), and the first throw
+    /// seen; `alwaysThrows` when every path does (a project's `fail()` helper): a call of it never returns.
+    var throwsAt: String?
+    var alwaysThrows = false
+    /// The blocking call happens only when the argument at this index is non-zero (`POOL_free(NULL)` returns at
+    /// once): a call with that argument known to be 0 does not block.
+    var blocksArgument: Int?
 
-    var isEmpty: Bool { effect == nil && needsGIL == nil && blocks == nil && yields == nil && threadEntry == nil && startsThreads.isEmpty }
+    var isEmpty: Bool {
+        effect == nil && needsGIL == nil && blocks == nil && yields == nil && threadEntry == nil && startsThreads.isEmpty
+            && throwsAt == nil
+    }
 
     /// "acquires the GIL (summary)" for path notes.
     var effectDescription: String {
@@ -62,6 +72,8 @@ struct ExitRecord {
     var effect: (GILEffect, StateSlot?)?
     /// The caller's state this exit released and re-acquired in place.
     var yielded: StateSlot? = nil
+    /// C++: an exception leaves the function here, at this throw (`throw` or a call that throws).
+    var raises: String? = nil
 }
 
 /// Folds the exits of a function into its summary.
@@ -70,6 +82,10 @@ func summarize(exits: [ExitRecord], needsGIL: String?, blocks: String?, releases
     var summary = FunctionSummary(needsGIL: needsGIL, blocks: blocks, releasesCallersGIL: releasesCallersGIL)
     summary.threadEntry = threadEntry
     summary.startsThreads = startsThreads
+    summary.throwsAt = exits.lazy.compactMap(\.raises).first
+    summary.alwaysThrows = !exits.isEmpty && exits.allSatisfy { $0.raises != nil }
+    // What the caller sees of the GIL comes from the exits that return; an exception's path is its own.
+    let exits = exits.filter { $0.raises == nil }
     guard let chosen = exits.first(where: { $0.effect != nil })?.effect else {
         summary.yields = exits.lazy.compactMap(\.yielded).first
         return summary
