@@ -141,6 +141,9 @@ public struct FunctionRule: Sendable {
     public var callbackThread: CallbackSlot?
     /// When the library calls it back ("on PortAudio's audio thread"), for messages.
     public var callbackNote: String?
+    /// Creates a process that returns 0 in the child (`fork`): the child runs no other thread, so its blocking
+    /// calls cannot stall a thread waiting for the GIL.
+    public var forks = false
     public var origin: RuleOrigin
 
     public init(name: String, effect: GILEffect? = nil, state: StateSlot? = nil, gil: GILRequirement? = nil,
@@ -216,6 +219,7 @@ public struct APIModel: Sendable {
                 if rule.threadEntry != nil { existing.threadEntry = rule.threadEntry }
                 if rule.callbackThread != nil { existing.callbackThread = rule.callbackThread }
                 if rule.callbackNote != nil { existing.callbackNote = rule.callbackNote }
+                if rule.forks { existing.forks = true }
                 existing.origin = rule.origin
                 functions[rule.name] = existing
             } else {

@@ -31,7 +31,7 @@ public struct RulesFile: Sendable {
 
     static let topKeys = ["version", "library", "requires-gil", "functions", "thread-entries", "safe-locks", "guards"]
     static let functionKeys = ["effect", "state", "gil", "blocks", "deprecated", "thread-entry", "callback-thread",
-                                "callback-note"]
+                                "callback-note", "forks"]
     static let deprecationKeys = ["since", "removed", "replacement"]
 
     public static func parse(path: String) throws -> RulesFile {
@@ -145,6 +145,9 @@ public struct RulesFile: Sendable {
                     throw fail(value, "callback-thread of '\(name)' must be `argN` (the callback's argument) or `argN->field` (a field of the struct the argument points to)")
                 }
                 rule.callbackThread = slot
+            case "forks":
+                guard let b = value.bool else { throw fail(value, "forks of '\(name)' must be true or false") }
+                rule.forks = b
             case "callback-note":
                 guard let text = value.string, !text.isEmpty else {
                     throw fail(value, "callback-note of '\(name)' must be a short text saying when the callback runs")

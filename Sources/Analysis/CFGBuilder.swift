@@ -640,8 +640,11 @@ final class CFGBuilder {
             return c.integerValue.map(Value.constant) ?? .unknown
         case CXCursor_StringLiteral, CXCursor_ObjCStringLiteral:
             return .nonZero
-        case CXCursor_FloatingLiteral, CXCursor_ImaginaryLiteral, CXCursor_CXXNullPtrLiteralExpr:
-            return c.kind == CXCursor_CXXNullPtrLiteralExpr ? .constant(0) : .unknown
+        case CXCursor_CXXNullPtrLiteralExpr, CXCursor_GNUNullExpr:
+            // `nullptr`, and `NULL` in C++ (GCC's `__null`).
+            return .constant(0)
+        case CXCursor_FloatingLiteral, CXCursor_ImaginaryLiteral:
+            return .unknown
         case CXCursor_ParenExpr:
             guard let inner = c.children.first else { return .unknown }
             return lowerExpression(inner, discarded: discarded)

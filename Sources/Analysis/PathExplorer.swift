@@ -92,6 +92,8 @@ struct PathState: Hashable {
     var yieldedSlot: StateSlot?
     /// Py_Finalize ran on this path (for the summary).
     var finalized = false
+    /// This path is the child of a `fork()`: a process of one thread, where blocking stalls nobody else.
+    var inForkedChild = false
 }
 
 /// The events of one path, shared between the paths that fork from it.
@@ -538,7 +540,7 @@ public struct PathExplorer {
         if let rule = site.qualifiedCallee.flatMap(model.function(named:)) ?? model.function(named: site.callee) {
             return CallRule(effect: rule.effect, slot: rule.state ?? defaultSlot(rule.effect), requiresGIL: model.requiresGIL(rule.name),
                             blocks: rule.blocks, deprecated: rule.deprecated, threadEntry: rule.threadEntry,
-                            summary: nil, callee: rule.name)
+                            summary: nil, callee: rule.name, forks: rule.forks)
         }
         if !site.isIndirect, let s = summaries(site.callee) {
             return CallRule(effect: s.effect, slot: s.slot, requiresGIL: s.needsGIL != nil, blocks: s.blocks != nil,
@@ -615,6 +617,15 @@ public struct PathExplorer {
             if !startedThreads.contains(name) { startedThreads.append(name) }
         }
         if let result = site.result { forget(result, in: &w.state) }
+        if rule.forks, let result = site.result {
+            // fork(): the child gets 0, the parent the child's pid (or -1).
+            var child = w
+            child.state.facts[result] = .equals(0)
+            child.state.inForkedChild = true
+            child.note(site.location, "assuming \(site.shown) returns 0: the child process, which runs no other thread")
+            out.append(child)
+            w.state.facts[result] = .notEquals([0])
+        }
         // C++: a callee that throws on some path (its summary) may leave through the guards' destructors into a
         // handler, or out of this function; one that always throws never returns here.
         if site.mayThrow, let thrown = rule.summary?.throwsAt {
@@ -771,6 +782,11 @@ public struct PathExplorer {
         // tries without waiting, and releases the GIL before it waits).
         if rule.summary == nil, ["PyThread_acquire_lock", "PyThread_acquire_lock_timed"].contains(site.callee),
            site.arguments.count > 1, evaluate(site.arguments[1].value, w.state) == .equals(0) { return }
+        // In a forked child no other thread can wait for the GIL.
+        if w.state.inForkedChild { return }
+        // A helper that blocks only for a non-zero argument, called with 0 (`POOL_free(NULL)` on an error path).
+        if let n = rule.summary?.blocksArgument, n < site.arguments.count,
+           evaluate(site.arguments[n].value, w.state) == .equals(0) { return }
         switch w.state.gil {
         case .held:
             report(.blockingWithGIL, at: site.location,

@@ -106,6 +106,14 @@ public struct ProjectAnalyzer {
                     return again.exits
                 }
             }
+            if summary.blocks != nil {
+                summary.blocksArgument = blockingArgument(cfgs[i]) { facts in
+                    var again = PathExplorer(cfg: cfgs[i], model: model, limits: limits,
+                                             entry: EntryContext(assumptions: facts), summaries: { known[$0] })
+                    _ = again.run()
+                    return again.summary.blocks != nil
+                }
+            }
             shared[i] = summary
             return (found, summary, explorer.releasedRegistrations)
         }
@@ -246,6 +254,24 @@ func refineByArgument(_ summary: inout FunctionSummary, exits: [ExitRecord], cfg
             return
         }
     }
+}
+
+/// The parameter whose being 0 keeps a blocking function from blocking (`void pool_free(POOL *p) { if (!p)
+/// return; … pthread_join(…); }`): one of the first parameters a branch tests for which `blocks` (run with the
+/// parameter assumed 0) says no. Nil when no such parameter exists.
+func blockingArgument(_ cfg: FunctionCFG, blocks: ([StorageKey: Fact]) -> Bool) -> Int? {
+    var tested: [StorageKey] = []
+    for block in cfg.blocks {
+        guard case .branch(let condition, _, _, _, _) = block.terminator else { continue }
+        for k in condition.keysRead where k.path.isEmpty && cfg.parameters.contains(k) && !tested.contains(k) {
+            tested.append(k)
+        }
+    }
+    for key in tested.prefix(3) {
+        guard let index = cfg.parameters.firstIndex(of: key) else { continue }
+        if !blocks([key: .equals(0)]) { return index }
+    }
+    return nil
 }
 
 /// The last path component without Foundation.

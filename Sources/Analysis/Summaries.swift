@@ -129,6 +129,8 @@ struct CallRule {
     var threadEntry: Int?
     var summary: FunctionSummary?
     var callee: String
+    /// Returns 0 in a new child process (`fork`).
+    var forks = false
 
     /// "helper() (summary: it calls PyList_Append())" style suffix for messages about summarized callees.
     var because: String {
