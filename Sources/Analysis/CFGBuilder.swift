@@ -879,7 +879,8 @@ final class CFGBuilder {
         }
         var site = CallSite(callee: callee, qualifiedCallee: qualifiedCallee, guardEffect: nil,
                             shown: shown, location: c.location, arguments: arguments, result: result,
-                            declaredNoReturn: noReturn, isIndirect: indirect)
+                            declaredNoReturn: noReturn, isIndirect: indirect,
+                            isScoped: qualifiedCallee != nil && calleeDecl.map { $0.kind != CXCursor_FieldDecl } ?? false)
         if let decl = calleeDecl, typeCache.mayThrow(decl) {
             site.mayThrow = true
             site.unwind = unwindBlock(at: c.location)
@@ -968,13 +969,14 @@ final class CFGBuilder {
         return out
     }
 
-    /// `ns::Class::method` for declarations inside namespaces or classes; nil for plain C functions.
+    /// `ns::Class::method` for declarations inside namespaces or classes; nil for plain C functions. Inline
+    /// namespaces are left out: `std::condition_variable_any` (libstdc++'s `std::_V2::`, libc++'s `std::__1::`).
     private func qualifiedName(_ decl: Cursor) -> String? {
         var parts = [decl.spelling]
         var parent = decl.semanticParent
         while let p = parent, [CXCursor_Namespace, CXCursor_ClassDecl, CXCursor_StructDecl, CXCursor_ClassTemplate]
             .contains(p.kind) {
-            if !p.spelling.isEmpty { parts.insert(p.spelling, at: 0) }
+            if !p.spelling.isEmpty, !p.isInlineNamespace { parts.insert(p.spelling, at: 0) }
             parent = p.semanticParent
         }
         return parts.count > 1 ? parts.joined(separator: "::") : nil

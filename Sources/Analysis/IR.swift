@@ -127,6 +127,9 @@ public struct CallSite: Sendable {
     public var unwind: Int? = nil
     /// C++: the callee may throw (not `noexcept`, not a C function). Only such calls are followed into `unwind`.
     public var mayThrow: Bool = false
+    /// A C++ method or a function declared in a namespace: a rule about the plain C function of the same name
+    /// (`read`, `wait`, `send`) does not apply to it; only its qualified name does.
+    public var isScoped: Bool = false
 }
 
 public enum Element: Sendable {
@@ -181,5 +184,14 @@ public struct FunctionCFG: Sendable {
     /// Every call site in the function.
     public var callSites: [CallSite] {
         blocks.flatMap { b in b.elements.compactMap { if case .call(let s) = $0 { return s } else { return nil } } }
+    }
+}
+
+extension APIModel {
+    /// The rule for a call: by its qualified name (`std::mutex::lock`), else by its plain name, unless it is a
+    /// C++ method or a namespaced function (`Socket::send` is not POSIX `send`).
+    public func rule(for site: CallSite) -> FunctionRule? {
+        if let q = site.qualifiedCallee, let rule = function(named: q) { return rule }
+        return site.isScoped ? nil : function(named: site.callee)
     }
 }

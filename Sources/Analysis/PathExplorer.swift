@@ -537,7 +537,7 @@ public struct PathExplorer {
                             threadEntry: nil, summary: nil, callee: site.callee)
         }
         let name = site.qualifiedCallee ?? site.callee
-        if let rule = site.qualifiedCallee.flatMap(model.function(named:)) ?? model.function(named: site.callee) {
+        if let rule = model.rule(for: site) {
             return CallRule(effect: rule.effect, slot: rule.state ?? defaultSlot(rule.effect), requiresGIL: model.requiresGIL(rule.name),
                             blocks: rule.blocks, deprecated: rule.deprecated, threadEntry: rule.threadEntry,
                             summary: nil, callee: rule.name, forks: rule.forks)

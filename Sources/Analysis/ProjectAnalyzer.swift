@@ -130,7 +130,7 @@ public struct ProjectAnalyzer {
         var entries: [Int: String] = [:]
         for (i, c) in cfgs.enumerated() {
             for site in c.callSites {
-                let rule = site.qualifiedCallee.flatMap(model.function(named:)) ?? model.function(named: site.callee)
+                let rule = model.rule(for: site)
                 // The rules, or the summary of a project's wrapper that starts its argument (`spawn(fn, arg)`).
                 let wrapper = rule == nil && !site.isIndirect ? target(site.callee, from: i).flatMap { summaries[$0]?.threadEntry } : nil
                 guard let n = rule?.threadEntry ?? wrapper, n < site.arguments.count,
@@ -145,7 +145,7 @@ public struct ProjectAnalyzer {
             }
             // Callbacks a library calls on a thread of its own (rules: `callback-thread`).
             for site in c.callSites {
-                let rule = site.qualifiedCallee.flatMap(model.function(named:)) ?? model.function(named: site.callee)
+                let rule = model.rule(for: site)
                 guard let rule, let slot = rule.callbackThread, slot.argument < site.arguments.count else { continue }
                 let argument = site.arguments[slot.argument]
                 var handed = argument.functionReference.map { [$0] } ?? []

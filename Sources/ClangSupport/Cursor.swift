@@ -131,6 +131,8 @@ public struct Cursor {
     public var isExpression: Bool { clang_isExpression(kind) != 0 }
     public var isStatement: Bool { clang_isStatement(kind) != 0 }
     public var isDeclaration: Bool { clang_isDeclaration(kind) != 0 }
+    /// An `inline namespace` (libstdc++'s `std::_V2`, `std::__cxx11`; libc++'s `std::__1`).
+    public var isInlineNamespace: Bool { clang_Cursor_isInlineNamespace(raw) != 0 }
 
     /// Direct children in source order.
     public var children: [Cursor] {
