@@ -76,6 +76,8 @@ public func watchList(model: APIModel) -> String {
     for name in names {
         guard let rule = model.function(named: name) else { continue }
         if rule.effect != nil || !model.requiresGIL(name) {
+            // Only names a watch pattern matches are ever looked up (not libc's or a library's blocking calls).
+            guard patterns.contains(where: { Glob.matches($0, name) }) else { continue }
             out += "free \(name)\n"
         } else if !patterns.contains(where: { Glob.matches($0, name) }) {
             out += "watch \(name)\n"

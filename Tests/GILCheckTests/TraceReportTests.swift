@@ -494,6 +494,7 @@ struct TraceReportTests {
               PyGILState_Ensure: { effect: ensure, state: result }
               PyMem_RawMalloc: { gil: free }
               my_helper: { gil: required }
+              sleep: { blocks: true }
             """, path: "test.yml"))
         let list = watchList(model: model)
         #expect(list.contains("\nwatch Py*\n"))
@@ -502,6 +503,7 @@ struct TraceReportTests {
         #expect(list.contains("\nfree PyGILState_Ensure\n"))
         #expect(list.contains("\nfree PyMem_RawMalloc\n"))
         #expect(list.contains("\nwatch my_helper\n"))
+        #expect(!list.contains("sleep"))  // no pattern watches it: nothing to say
 
         #expect(TraceExitStatus.decide(findings: [], termination: .exited(0)) == .clean)
         #expect(TraceExitStatus.decide(findings: [], termination: .exited(3)) == .programFailed)
