@@ -332,7 +332,11 @@ public struct PathExplorer {
         var unwinding: [(Int, Walker)] = []
         for element in cfg.blocks[block].elements {
             var next: [Walker] = []
-            for var w in walkers {
+            for i in walkers.indices {
+                // Moved out of the array, so that the walker's sets are uniquely referenced and grow in place
+                // (a shared copy would be copied whole on every insert: quadratic in a block's releases).
+                var w = walkers[i]
+                walkers[i] = Walker(state: PathState(), path: nil)
                 execute(element, &w, into: &next)
             }
             walkers = []
@@ -678,7 +682,12 @@ public struct PathExplorer {
             outcomes = [w]
             out.append(without)
         }
-        for var o in outcomes {
+        // The caller's walker lives on only in `outcomes`: drop it, and take each outcome out of the array, so
+        // that `apply` mutates uniquely referenced state instead of copying it.
+        w = Walker(state: PathState(), path: nil)
+        for i in outcomes.indices {
+            var o = outcomes[i]
+            outcomes[i] = Walker(state: PathState(), path: nil)
             apply(rule, site, &o, into: &out)
             if let s = rule.summary, s.effect != nil {
                 o.note(site.location, "\(site.shown) \(s.effectDescription) (summary)")
