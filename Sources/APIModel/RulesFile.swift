@@ -35,16 +35,22 @@ public struct RulesFile: Sendable {
     static let deprecationKeys = ["since", "removed", "replacement"]
 
     public static func parse(path: String) throws -> RulesFile {
-        let text: String
+        let data: Data
         do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
+            data = try SettingsFile.read(path, limit: SettingsFile.yamlSizeLimit)
         } catch {
-            throw RulesError.unreadable(path, (error as NSError).localizedDescription)
+            throw RulesError.unreadable(path, "\(error); expected a YAML rules file (`version: 1`, `functions:`)")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw RulesError.unreadable(path, "it is not UTF-8 text; expected a YAML rules file (`version: 1`, `functions:`)")
         }
         return try parse(text: text, path: path)
     }
 
     public static func parse(text: String, path: String) throws -> RulesFile {
+        if let problem = SettingsFile.anchorProblem(in: text) {
+            throw RulesError.invalid(RuleOrigin(file: path, line: problem.line), problem.message)
+        }
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)
@@ -161,9 +167,16 @@ public struct RulesFile: Sendable {
                 for (k, v) in dep {
                     guard let dk = k.string else { throw fail(k, "keys must be strings") }
                     switch dk {
-                    case "since": d.since = v.string ?? ""
-                    case "removed": d.removed = v.string
-                    case "replacement": d.replacement = v.string
+                    case "since", "removed":
+                        guard case .scalar = v, let text = v.string, PythonVersion(text) != nil else {
+                            throw fail(v, "deprecated.\(dk) of '\(name)' must be a Python version like \"3.9\", not '\(v.string ?? "?")'")
+                        }
+                        if dk == "since" { d.since = text } else { d.removed = text }
+                    case "replacement":
+                        guard case .scalar = v, let text = v.string, !text.isEmpty else {
+                            throw fail(v, "deprecated.replacement of '\(name)' must be a string naming what to call instead")
+                        }
+                        d.replacement = text
                     default: throw fail(k, "unknown key '\(dk)' in deprecated\(suggestion(dk, deprecationKeys))")
                     }
                 }

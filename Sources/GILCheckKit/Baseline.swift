@@ -1,3 +1,4 @@
+import APIModel
 import Diagnostics
 import Foundation
 
@@ -12,6 +13,26 @@ public struct Baseline: Codable, Sendable, Equatable {
         public var snippet: String
         /// How many identical findings (same rule, file, function and snippet) the baseline accepts.
         public var count: Int
+
+        public init(rule: String, file: String, function: String, snippet: String, count: Int) {
+            (self.rule, self.file, self.function, self.snippet, self.count) = (rule, file, function, snippet, count)
+        }
+
+        enum CodingKeys: String, CodingKey { case rule, file, function, snippet, count }
+
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            rule = try c.decode(String.self, forKey: .rule)
+            file = try c.decode(String.self, forKey: .file)
+            function = try c.decode(String.self, forKey: .function)
+            snippet = try c.decode(String.self, forKey: .snippet)
+            // Decoded as a number first, so that 1.5 is reported at its key rather than as broken JSON.
+            let number = try c.decode(Double.self, forKey: .count)
+            guard number == number.rounded(), abs(number) < 1e15 else {
+                throw DecodingError.dataCorruptedError(forKey: .count, in: c, debugDescription: "not \(number)")
+            }
+            count = Int(number)
+        }
     }
 
     public var version = 1
@@ -34,20 +55,31 @@ public struct Baseline: Codable, Sendable, Equatable {
     }
 
     public static func load(_ path: String) throws -> Baseline {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw LintError.baseline("\(path): cannot read the baseline (write one with --write-baseline \(path))")
+        let data: Data
+        do {
+            data = try SettingsFile.read(path, limit: SettingsFile.baselineSizeLimit)
+        } catch {
+            throw LintError.baseline("\(path): cannot read the baseline: \(error) (write one with --write-baseline \(path))")
         }
         do {
-            let baseline = try JSONDecoder().decode(Baseline.self, from: data)
-            guard baseline.version == 1 else {
-                throw LintError.baseline("\(path): unsupported baseline version \(baseline.version) (this gilcheck reads version 1)")
-            }
-            return baseline
-        } catch let e as LintError {
-            throw e
+            _ = try JSONSerialization.jsonObject(with: data)
+        } catch {
+            let why = ((error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String) ?? "\(error)"
+            throw LintError.baseline("\(path): not a gilcheck baseline: not valid JSON: \(why)")
+        }
+        let baseline: Baseline
+        do {
+            baseline = try JSONDecoder().decode(Baseline.self, from: data)
         } catch {
             throw LintError.baseline("\(path): not a gilcheck baseline: \(describe(error))")
         }
+        guard baseline.version == 1 else {
+            throw LintError.baseline("\(path): unsupported baseline version \(baseline.version) (this gilcheck reads version 1)")
+        }
+        for (i, entry) in baseline.findings.enumerated() where entry.count < 1 {
+            throw LintError.baseline("\(path): `findings[\(i)].count` must be a whole number of at least 1 (how many identical findings it accepts), not \(entry.count)")
+        }
+        return baseline
     }
 
     public func encoded() -> String {
@@ -83,12 +115,32 @@ public struct Baseline: Codable, Sendable, Equatable {
     }
 
     private static func describe(_ error: Error) -> String {
+        func place(_ path: [CodingKey]) -> String {
+            var text = ""
+            for key in path {
+                if let i = key.intValue { text += "[\(i)]" } else { text += (text.isEmpty ? "" : ".") + key.stringValue }
+            }
+            return text.isEmpty ? "the top level" : "`\(text)`"
+        }
+        let expected: [String: String] = [
+            "version": "the number 1", "tool": "the string \"gilcheck\"", "findings": "a list of entries",
+            "rule": "a rule id (string)", "file": "a path (string)", "function": "a function name (string)",
+            "snippet": "the finding's source line (string)",
+            "count": "a whole number of at least 1 (how many identical findings it accepts)",
+        ]
+        func what(_ path: [CodingKey]) -> String {
+            guard let last = path.last(where: { $0.intValue == nil }) else { return "an object" }
+            return expected[last.stringValue] ?? "another type"
+        }
         switch error {
-        case DecodingError.keyNotFound(let key, _): return "missing key '\(key.stringValue)'"
+        case DecodingError.keyNotFound(let key, let c):
+            let inside = c.codingPath.isEmpty ? "" : " in \(place(c.codingPath))"
+            return "missing key '\(key.stringValue)'\(inside); expected \(what(c.codingPath + [key]))"
         case DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c):
-            return "wrong type at '\(c.codingPath.map(\.stringValue).joined(separator: "."))'"
+            return "\(place(c.codingPath)) must be \(what(c.codingPath))"
         case DecodingError.dataCorrupted(let c):
-            return ((c.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String) ?? c.debugDescription
+            // A number of the wrong kind (1.5 where a whole number belongs).
+            return "\(place(c.codingPath)) must be \(what(c.codingPath)); \(c.debugDescription)"
         default: return "\(error)"
         }
     }

@@ -48,7 +48,9 @@ public struct GILCheckConfig: Sendable, Equatable {
         }
         while true {
             let candidate = (dir as NSString).appendingPathComponent(fileName)
-            if FileManager.default.isReadableFile(atPath: candidate) { return candidate }
+            // Any kind of file counts (a FIFO or a directory of that name is then reported, not skipped).
+            var info = stat()
+            if stat(candidate, &info) == 0 { return candidate }
             let parent = (dir as NSString).deletingLastPathComponent
             if parent == dir || parent.isEmpty { return nil }
             dir = parent
@@ -56,15 +58,24 @@ public struct GILCheckConfig: Sendable, Equatable {
     }
 
     public static func load(_ path: String) throws -> GILCheckConfig {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw LintError.config("\(path): cannot read the config file")
+        let data: Data
+        do {
+            data = try SettingsFile.read(path, limit: SettingsFile.yamlSizeLimit)
+        } catch {
+            throw LintError.config("\(path): cannot read the config file: \(error); expected a YAML file of settings")
         }
-        return try parse(String(decoding: data, as: UTF8.self), path: path)
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw LintError.config("\(path): the config file is not UTF-8 text; expected a YAML file of settings")
+        }
+        return try parse(text, path: path)
     }
 
     public static func parse(_ text: String, path: String) throws -> GILCheckConfig {
         var config = GILCheckConfig()
         config.path = path
+        if let problem = SettingsFile.anchorProblem(in: text) {
+            throw LintError.config("\(path):\(problem.line): \(problem.message)")
+        }
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)
@@ -132,9 +143,15 @@ public struct GILCheckConfig: Sendable, Equatable {
                 }
             case "rules-files":
                 config.rulesFiles = try strings(value, key).map { absolutize($0, against: base) }
-                for (file, node) in zip(config.rulesFiles, value.sequence.map(Array.init) ?? [value])
-                where !FileManager.default.fileExists(atPath: file) {
-                    throw fail(node, "rules file \(file) does not exist (paths are relative to \(path))")
+                for (file, node) in zip(config.rulesFiles, value.sequence.map(Array.init) ?? [value]) {
+                    var info = stat()
+                    guard stat(file, &info) == 0 else {
+                        throw fail(node, "`rules-files`: \(file) does not exist; expected a YAML rules file (paths are relative to \(path))")
+                    }
+                    guard info.st_mode & S_IFMT == S_IFREG else {
+                        let kind = info.st_mode & S_IFMT == S_IFDIR ? "a directory" : "not a regular file (a FIFO, device or socket)"
+                        throw fail(node, "`rules-files`: \(file) is \(kind); expected a YAML rules file")
+                    }
                 }
             case "python-version":
                 if case .scalar(let scalar) = value, scalar.style == .plain, ["", "~", "null"].contains(scalar.string) {

@@ -1,0 +1,166 @@
+import Foundation
+import Testing
+
+/// What one run of the built binary did, with a time limit.
+struct BoundedRun {
+    var status: Int32
+    /// Killed by a signal (`status` is then the signal number).
+    var signaled: Bool
+    var timedOut: Bool
+    var seconds: Double
+    var out: String
+    var err: String
+
+    var summary: String {
+        "status \(status)\(signaled ? " (signal)" : "")\(timedOut ? " (timed out)" : ""), \(String(format: "%.1f", seconds)) s; stderr: \(err.prefix(2000))"
+    }
+}
+
+/// The `gilcheck` binary the tests run (next to the test bundle, or in .build/debug).
+func builtGILCheck() throws -> URL {
+    let exe = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    let candidates = [exe.appendingPathComponent("gilcheck"), exe.deletingLastPathComponent().appendingPathComponent("gilcheck"),
+                      packageRoot.appendingPathComponent(".build/debug/gilcheck")]
+    guard let binary = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
+        throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: "gilcheck binary next to \(exe.path)"])
+    }
+    return binary
+}
+
+/// Runs `gilcheck arguments` in `cwd` with extra environment variables, killing it after `timeout` seconds.
+/// Output goes through files, so a run that hangs cannot block the test on a full pipe.
+func runBounded(_ arguments: [String], cwd: URL = packageRoot, environment: [String: String] = [:],
+                timeout: Double = 120, shell: String? = nil) throws -> BoundedRun {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gilcheck-run-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let outURL = dir.appendingPathComponent("out"), errURL = dir.appendingPathComponent("err")
+    _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+    let p = Process()
+    if let shell {
+        // `sh -c 'umask 000; exec "$0" "$@"' gilcheck ARGS...`
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", shell + "; exec \"$0\" \"$@\"", try builtGILCheck().path] + arguments
+    } else {
+        p.executableURL = try builtGILCheck()
+        p.arguments = arguments
+    }
+    p.currentDirectoryURL = cwd
+    p.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+    p.standardInput = FileHandle.nullDevice
+    p.standardOutput = try FileHandle(forWritingTo: outURL)
+    p.standardError = try FileHandle(forWritingTo: errURL)
+    let start = Date()
+    try p.run()
+    var timedOut = false
+    while p.isRunning {
+        if Date().timeIntervalSince(start) > timeout {
+            timedOut = true
+            kill(p.processIdentifier, SIGKILL)
+            break
+        }
+        usleep(20_000)
+    }
+    p.waitUntilExit()
+    let seconds = Date().timeIntervalSince(start)
+    return BoundedRun(status: p.terminationStatus, signaled: p.terminationReason == .uncaughtSignal, timedOut: timedOut,
+                      seconds: seconds, out: (try? String(contentsOf: outURL, encoding: .utf8)) ?? "",
+                      err: (try? String(contentsOf: errURL, encoding: .utf8)) ?? "")
+}
+
+/// A C function that leaks its GIL state on one path (one ensure-leak finding).
+private func leakingFunction(_ name: String) -> String {
+    """
+    #include <Python.h>
+    int \(name)(int e) {
+        PyGILState_STATE s = PyGILState_Ensure();
+        if (e) return -1;
+        PyGILState_Release(s);
+        return 0;
+    }
+
+    """
+}
+
+@Suite("Nothing a user feeds lint crashes it, hangs it or misleads")
+struct RobustnessTests {
+    // MARK: - YAML
+
+    /// 400-odd bytes that expand to 10^9 nodes in a mapping key.
+    static let aliasBomb: String = {
+        var lines = ["version: 1", "a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+        for i in 1...8 { lines.append("a\(i): &a\(i) [" + Array(repeating: "*a\(i - 1)", count: 10).joined(separator: ", ") + "]") }
+        lines += ["? [*a8, *a8]", ": 1", "? [*a8, *a8]", ": 2"]
+        return lines.joined(separator: "\n") + "\n"
+    }()
+
+    @Test("an alias bomb in a discovered .gilcheck.yml or a --rules file is refused at once, with file:line")
+    func aliasBomb() throws {
+        #expect(Self.aliasBomb.utf8.count < 600)
+        let dir = try temporaryProject([".gilcheck.yml": Self.aliasBomb, "rules/bomb.yml": Self.aliasBomb,
+                                        "src/a.c": leakingFunction("a")])
+        let config = try runBounded(["lint", "src/a.c"], cwd: dir, timeout: 20)
+        #expect(!config.timedOut && config.status == 2, Comment(rawValue: config.summary))
+        #expect(config.err.contains(".gilcheck.yml:2: YAML anchors"), Comment(rawValue: config.err))
+        try FileManager.default.removeItem(at: dir.appendingPathComponent(".gilcheck.yml"))
+        let rules = try runBounded(["lint", "--rules", "rules/bomb.yml", "src/a.c"], cwd: dir, timeout: 20)
+        #expect(!rules.timedOut && rules.status == 2, Comment(rawValue: rules.summary))
+        #expect(rules.err.contains("rules/bomb.yml:2: YAML anchors"), Comment(rawValue: rules.err))
+    }
+
+    @Test("a config file larger than the size limit is refused")
+    func hugeConfig() throws {
+        let dir = try temporaryProject(["a.c": leakingFunction("a"),
+                                        "big.yml": "version: 1\n" + String(repeating: "# padding padding padding\n", count: 200_000)])
+        let r = try runBounded(["lint", "--config", "big.yml", "a.c"], cwd: dir, timeout: 30)
+        #expect(r.status == 2, Comment(rawValue: r.summary))
+        #expect(r.err.contains("big.yml: cannot read the config file: it is"), Comment(rawValue: r.err))
+    }
+
+    // MARK: - Messages
+
+    @Test("rules-files naming a FIFO, a device or a directory: exit 2 naming the file, the key and what is expected")
+    func rulesFilesOfTheWrongKind() throws {
+        let dir = try temporaryProject(["a.c": leakingFunction("a")])
+        #expect(mkfifo(dir.appendingPathComponent("fifo.yml").path, 0o644) == 0)
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("dir.yml"), withIntermediateDirectories: true)
+        for (target, kind) in [("fifo.yml", "is not a regular file"), ("/dev/zero", "is not a regular file"), ("dir.yml", "is a directory")] {
+            try "version: 1\nrules-files: [\(target)]\n".write(to: dir.appendingPathComponent("cfg.yml"), atomically: true, encoding: .utf8)
+            let r = try runBounded(["lint", "--config", "cfg.yml", "a.c"], cwd: dir, timeout: 20)
+            #expect(!r.timedOut && r.status == 2, Comment(rawValue: r.summary))
+            #expect(r.err.contains("cfg.yml:2: `rules-files`: ") && r.err.contains(kind) && r.err.contains("expected a YAML rules file"),
+                    Comment(rawValue: r.err))
+            #expect(!r.err.contains("permission") && !r.err.contains("NSCocoaErrorDomain"), Comment(rawValue: r.err))
+        }
+        for (target, kind) in [("fifo.yml", "is a FIFO"), ("/dev/zero", "is a device"), ("dir.yml", "is a directory")] {
+            let r = try runBounded(["lint", "--rules", target, "a.c"], cwd: dir, timeout: 20)
+            #expect(!r.timedOut && r.status == 2, Comment(rawValue: r.summary))
+            #expect(r.err.contains("\(target): cannot read rules file: it \(kind)"), Comment(rawValue: r.err))
+        }
+    }
+
+    @Test("a baseline count of 1.5 or -5 and a deprecation since \"banana\" are refused, naming file, key and expectation")
+    func badValues() throws {
+        let dir = try temporaryProject(["a.c": leakingFunction("a"),
+                                        "r.yml": "version: 1\nfunctions:\n  old_api: { gil: required, deprecated: { since: \"banana\" } }\n"])
+        let write = try runBounded(["lint", "--write-baseline", "base.json", "a.c"], cwd: dir, timeout: 60)
+        #expect(write.status == 0, Comment(rawValue: write.summary))
+        let base = try String(contentsOf: dir.appendingPathComponent("base.json"), encoding: .utf8)
+        #expect(base.contains("\"count\" : 1"))
+        for (value, expected) in [("1.5", "`findings[0].count` must be a whole number of at least 1"),
+                                  ("-5", "`findings[0].count` must be a whole number of at least 1"),
+                                  ("\"two\"", "`findings[0].count` must be a whole number of at least 1")] {
+            try base.replacingOccurrences(of: "\"count\" : 1", with: "\"count\" : \(value)")
+                .write(to: dir.appendingPathComponent("bad.json"), atomically: true, encoding: .utf8)
+            let r = try runBounded(["lint", "--baseline", "bad.json", "a.c"], cwd: dir, timeout: 60)
+            #expect(r.status == 2, Comment(rawValue: r.summary))
+            #expect(r.err.contains("bad.json: ") && r.err.contains(expected), Comment(rawValue: r.err))
+            #expect(!r.err.contains("not valid JSON"), Comment(rawValue: r.err))
+        }
+        let rules = try runBounded(["lint", "--rules", "r.yml", "a.c"], cwd: dir, timeout: 60)
+        #expect(rules.status == 2, Comment(rawValue: rules.summary))
+        #expect(rules.err.contains("r.yml:3: deprecated.since of 'old_api' must be a Python version like \"3.9\", not 'banana'"),
+                Comment(rawValue: rules.err))
+    }
+}
