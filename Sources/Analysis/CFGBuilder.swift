@@ -344,7 +344,7 @@ final class CFGBuilder {
     private func endGuard(_ g: ScopedGuard, at location: SourceLocation) {
         guard let effect = g.effect else {
             let argument = CallArgument(value: .addressOf(g.key), storage: nil, addressOf: g.key,
-                                        functionReference: nil, text: "&" + g.key.text)
+                                        functionReferences: [], text: "&" + g.key.text)
             emit(.call(CallSite(callee: g.name, qualifiedCallee: nil, guardEffect: nil,
                                 shown: "\(g.name)() (cleanup of '\(g.key.text)')", location: location,
                                 arguments: [argument], result: nil, declaredNoReturn: false, isIndirect: false)))
@@ -355,7 +355,7 @@ final class CFGBuilder {
     }
 
     private func emitGuardCall(_ key: StorageKey, _ effect: GILEffect, at location: SourceLocation, shown: String) {
-        let argument = CallArgument(value: .read(key), storage: key, addressOf: nil, functionReference: nil, text: key.text)
+        let argument = CallArgument(value: .read(key), storage: key, addressOf: nil, functionReferences: [], text: key.text)
         emit(.call(CallSite(callee: "~guard", qualifiedCallee: nil, guardEffect: effect, shown: shown, location: location,
                             arguments: [argument], result: nil, declaredNoReturn: false, isIndirect: false)))
     }
@@ -721,9 +721,9 @@ final class CFGBuilder {
         case "=":
             lowerSubexpressionsOfPlace(kids[0])
             let target = storageKey(kids[0])
-            if let target, !target.path.isEmpty, let f = functionReference(kids[1]) {
+            if let target, !target.path.isEmpty {
                 let field = target.path.last.map { String($0.drop(while: { $0 == "-" || $0 == ">" || $0 == "." })) } ?? ""
-                functionStores.append((target.rootOnly, field, f))
+                for f in functionReferences(kids[1]) { functionStores.append((target.rootOnly, field, f)) }
             }
             let value = lowerExpression(kids[1])
             emit(.assign(target, value, c.location))
@@ -856,9 +856,9 @@ final class CFGBuilder {
             var address: StorageKey?
             if case .addressOf(let k) = value { address = k }
             var argument = CallArgument(value: value, storage: storageKey(inner), addressOf: address,
-                                        functionReference: functionReference(a),
+                                        functionReferences: functionReferences(a),
                                         text: known != nil ? text(of: a) : "")
-            if argument.functionReference == nil, !functionStores.isEmpty,
+            if argument.functionReferences.isEmpty, !functionStores.isEmpty,
                let root = (address ?? argument.storage)?.rootOnly {
                 argument.storedFunctions = functionStores.filter { $0.root == root }.map { ($0.field, $0.function) }
             }
@@ -926,9 +926,29 @@ final class CFGBuilder {
         return name
     }
 
-    /// The function an argument names: `worker`, `&worker`, `(void *(*)(void *))worker`, a lambda written in
-    /// place, or a local variable initialized with one (`auto fn = [] { ... }; std::thread t(fn);`, `void *(*fn)(void *)
-    /// = worker;`).
+    /// The functions an argument names: `worker`, `&worker`, `(void *(*)(void *))worker`, a lambda written in
+    /// place, a local variable initialized with one (`auto fn = [] { ... }; std::thread t(fn);`, `void *(*fn)(void *)
+    /// = worker;`), or each branch of a conditional (`ring ? ring_cb : plain_cb`), which the builder does not
+    /// know to be exclusive.
+    private func functionReferences(_ a: Cursor, depth: Int = 0) -> [String] {
+        let c = stripped(a)
+        var inner = c
+        while inner.kind == CXCursor_ParenExpr || inner.kind == CXCursor_CStyleCastExpr || inner.kind == CXCursor_UnexposedExpr,
+              let k = inner.children.last(where: \.isExpression) {
+            inner = stripped(k)
+        }
+        if inner.kind == CXCursor_ConditionalOperator, depth < 8 {
+            let branches = inner.children.filter(\.isExpression)
+            guard branches.count == 3 else { return [] }
+            var out: [String] = []
+            for b in branches.dropFirst() {
+                for f in functionReferences(b, depth: depth + 1) where !out.contains(f) { out.append(f) }
+            }
+            return out
+        }
+        return functionReference(a).map { [$0] } ?? []
+    }
+
     private func functionReference(_ a: Cursor) -> String? {
         func unwrapped(_ a: Cursor) -> Cursor? {
             var c = stripped(a)
@@ -962,8 +982,8 @@ final class CFGBuilder {
         for k in c.children where k.isExpression {
             if stripped(k).kind == CXCursor_InitListExpr {
                 out += functionsInInitializer(stripped(k), depth: depth + 1)
-            } else if let f = functionReference(k) {
-                out.append(f)
+            } else {
+                out += functionReferences(k)
             }
         }
         return out

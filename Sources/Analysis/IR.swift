@@ -88,8 +88,9 @@ public struct CallArgument: Sendable {
     public var storage: StorageKey?
     /// `x` when the argument is `&x`.
     public var addressOf: StorageKey?
-    /// The function named by the argument (`worker` in `pthread_create(&t, NULL, worker, NULL)`).
-    public var functionReference: String?
+    /// The functions the argument names: `worker` in `pthread_create(&t, NULL, worker, NULL)`, both of
+    /// `ring ? ring_cb : plain_cb`. Empty when it names none.
+    public var functionReferences: [String]
     /// Functions whose address this function stored, before the call, into what the argument names or points
     /// to (`spec.callback = fill; SDL_OpenAudio(&spec, NULL)`), with the field each went into ("" when the field
     /// is not known: an initializer list).
@@ -98,8 +99,7 @@ public struct CallArgument: Sendable {
 
     /// The functions this argument hands over: the one it names, else those stored into what it points to.
     public var handedFunctions: [String] {
-        if let f = functionReference { return [f] }
-        return storedFunctions.map(\.function)
+        functionReferences.isEmpty ? storedFunctions.map(\.function) : functionReferences
     }
 }
 

@@ -607,9 +607,11 @@ public struct PathExplorer {
         }
         if let n = rule.threadEntry, n < site.arguments.count {
             let argument = site.arguments[n]
-            if let entryName = argument.functionReference {
-                threadStarted(site, entryName, &w)
-                if !startedThreads.contains(entryName) { startedThreads.append(entryName) }
+            if !argument.functionReferences.isEmpty {
+                for entryName in argument.functionReferences {
+                    threadStarted(site, entryName, &w)
+                    if !startedThreads.contains(entryName) { startedThreads.append(entryName) }
+                }
             } else if threadEntryParameter == nil, case .read(let k) = argument.value,
                       let index = cfg.parameters.firstIndex(of: k) {
                 // A wrapper that starts the function its caller names (`spawn(fn, arg)`).

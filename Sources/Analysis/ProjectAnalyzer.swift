@@ -133,22 +133,24 @@ public struct ProjectAnalyzer {
                 let rule = model.rule(for: site)
                 // The rules, or the summary of a project's wrapper that starts its argument (`spawn(fn, arg)`).
                 let wrapper = rule == nil && !site.isIndirect ? target(site.callee, from: i).flatMap { summaries[$0]?.threadEntry } : nil
-                guard let n = rule?.threadEntry ?? wrapper, n < site.arguments.count,
-                      let name = site.arguments[n].functionReference, let t = target(name, from: i) else { continue }
+                guard let n = rule?.threadEntry ?? wrapper, n < site.arguments.count else { continue }
                 let loc = site.location
                 var starter = site.qualifiedCallee ?? site.callee
                 if let q = site.qualifiedCallee {
                     let parts = q.components(separatedBy: "::")
                     if parts.count >= 2, parts[parts.count - 1] == parts[parts.count - 2] { starter = parts.dropLast().joined(separator: "::") }
                 }
-                entries[t] = entries[t] ?? "started by \(starter)() at \(as_(loc.file).lastComponent):\(loc.line)"
+                for name in site.arguments[n].functionReferences {
+                    guard let t = target(name, from: i) else { continue }
+                    entries[t] = entries[t] ?? "started by \(starter)() at \(as_(loc.file).lastComponent):\(loc.line)"
+                }
             }
             // Callbacks a library calls on a thread of its own (rules: `callback-thread`).
             for site in c.callSites {
                 let rule = model.rule(for: site)
                 guard let rule, let slot = rule.callbackThread, slot.argument < site.arguments.count else { continue }
                 let argument = site.arguments[slot.argument]
-                var handed = argument.functionReference.map { [$0] } ?? []
+                var handed = argument.functionReferences
                 if handed.isEmpty {
                     handed = argument.storedFunctions.filter { slot.field == nil || $0.field == slot.field || $0.field.isEmpty }
                         .map(\.function)
