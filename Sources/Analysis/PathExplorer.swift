@@ -94,6 +94,35 @@ struct PathState: Hashable {
     var finalized = false
     /// This path is the child of a `fork()`: a process of one thread, where blocking stalls nobody else.
     var inForkedChild = false
+    /// Functions this path handed to a library call with the GIL held (a handler set on a parser, a progress
+    /// function set on a transfer), which a later call of the same library may call back.
+    var registered: [PendingRegistration] = []
+}
+
+/// A function handed to an outside call, which a later call of the same library may call back: `XML_SetCharacterDataHandler(p, on_text)` before `XML_Parse(p, …)`,
+/// `curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, progress)` before `curl_easy_perform(h)`, `glp_term_hook(log, info)`
+/// before `glp_simplex(…)`.
+struct PendingRegistration: Hashable {
+    /// The registering call and the argument that handed the functions.
+    var callee: String
+    var argument: Int
+    /// What the earlier arguments say about the slot: the object's root (`p`, `ps` for `ps.parser`) for the first,
+    /// the constants among the others (`CURLOPT_XFERINFOFUNCTION`). A later call with the same callee and key
+    /// sets the same slot, and replaces what it held (`XML_SetElementHandler(p, NULL, NULL)` clears it).
+    var handle: StorageKey.Root?
+    var constants: [Int: Int]
+    /// The arguments of the registering call that handed functions, left out of the key: a call that clears
+    /// the slot passes NULL there (`XML_SetElementHandler(p, NULL, NULL)`).
+    var functionArguments: Set<Int>
+    var functions: [String]
+    var shown: String
+    var location: SourceLocation
+
+    /// The library a function belongs to by its name: `XML_` of `XML_Parse`, `curl_` of `curl_easy_perform`.
+    static func libraryPrefix(_ name: String) -> String? {
+        guard let underscore = name.firstIndex(of: "_"), name.distance(from: name.startIndex, to: underscore) >= 2 else { return nil }
+        return String(name[...underscore])
+    }
 }
 
 /// The events of one path, shared between the paths that fork from it.
@@ -145,6 +174,10 @@ public struct CallbackRegistration: Sendable, Equatable {
     /// How the registering call is shown (`solve()`).
     public var registrar: String
     public var location: SourceLocation
+    /// Set when the function was handed over earlier with the GIL held, and this later call of the same library
+    /// (made with the GIL released) may call it back: how that call is shown and where it is.
+    public var invokedBy: String? = nil
+    public var invokedAt: SourceLocation? = nil
 }
 
 /// How a function starts.
@@ -562,6 +595,47 @@ public struct PathExplorer {
         }
     }
 
+    /// Records the functions an outside call made with the GIL held (or not known released) hands over, replacing
+    /// what an earlier call with the same callee and key handed for the same slot.
+    private func register(_ site: CallSite, _ state: inout PathState) {
+        guard PendingRegistration.libraryPrefix(site.callee) != nil || !site.arguments.isEmpty else { return }
+        func key(_ n: Int, skipping: Set<Int>) -> (StorageKey.Root?, [Int: Int]) {
+            var handle: StorageKey.Root?
+            var constants: [Int: Int] = [:]
+            for (i, a) in site.arguments.prefix(n).enumerated() where !skipping.contains(i) {
+                if case .constant(let v) = a.value { constants[i] = v; continue }
+                if i == 0 { handle = (a.addressOf ?? a.storage)?.root }
+            }
+            return (handle, constants)
+        }
+        if !state.registered.isEmpty {
+            state.registered.removeAll { r in
+                guard r.callee == site.callee, r.argument < site.arguments.count else { return false }
+                let (handle, constants) = key(r.argument, skipping: r.functionArguments)
+                return handle == r.handle && constants == r.constants
+            }
+        }
+        let handing = Set(site.arguments.indices.filter { !site.arguments[$0].handedFunctions.isEmpty })
+        for n in handing.sorted() {
+            let (handle, constants) = key(n, skipping: handing)
+            state.registered.append(PendingRegistration(callee: site.callee, argument: n, handle: handle, constants: constants,
+                                                        functionArguments: handing, functions: site.arguments[n].handedFunctions,
+                                                        shown: site.shown, location: site.location))
+            if state.registered.count > 16 { state.registered.removeFirst() }
+        }
+    }
+
+    /// Whether an outside call may call back what `r` registered: a call of the same library (by name prefix)
+    /// that, when the registration named an object, is given the same object.
+    private func mayCallBack(_ r: PendingRegistration, _ site: CallSite) -> Bool {
+        guard site.callee != r.callee else { return false }
+        let prefix = PendingRegistration.libraryPrefix(site.callee)
+        let sameLibrary = prefix != nil && prefix == PendingRegistration.libraryPrefix(r.callee)
+        guard let handle = r.handle else { return sameLibrary }
+        let sharesHandle = site.arguments.contains { ($0.addressOf ?? $0.storage)?.root == handle }
+        return sharesHandle && (sameLibrary || prefix == nil)
+    }
+
     private mutating func call(_ site: CallSite, _ w: inout Walker, into out: inout [Walker]) {
         let rule = resolve(site)
         if let deprecated = rule.deprecated {
@@ -596,13 +670,23 @@ public struct PathExplorer {
             witnessReleases = rule.effect != .finalize
         }
         if rule.blocks { blocking(site, rule, &w) }
-        if w.state.gil == .released, rule.effect == nil, rule.summary == nil, !rule.requiresGIL,
-           rule.threadEntry == nil, !site.isIndirect, summaries(site.callee) == nil {
-            for a in site.arguments {
-                for f in a.handedFunctions where !releasedRegistrations.contains(where: { $0.function == f }) {
-                    releasedRegistrations.append(CallbackRegistration(function: f, registrar: site.shown,
-                                                                      location: site.location))
+        if rule.effect == nil, rule.summary == nil, !rule.requiresGIL, rule.threadEntry == nil, !site.isIndirect,
+           summaries(site.callee) == nil, model.rule(for: site)?.callbackThread == nil {
+            if w.state.gil == .released {
+                for a in site.arguments {
+                    for f in a.handedFunctions where !releasedRegistrations.contains(where: { $0.function == f }) {
+                        releasedRegistrations.append(CallbackRegistration(function: f, registrar: site.shown,
+                                                                          location: site.location))
+                    }
                 }
+                for r in w.state.registered where mayCallBack(r, site) {
+                    for f in r.functions where !releasedRegistrations.contains(where: { $0.function == f }) {
+                        releasedRegistrations.append(CallbackRegistration(function: f, registrar: r.shown, location: r.location,
+                                                                          invokedBy: site.shown, invokedAt: site.location))
+                    }
+                }
+            } else {
+                register(site, &w.state)
             }
         }
         if let n = rule.threadEntry, n < site.arguments.count {

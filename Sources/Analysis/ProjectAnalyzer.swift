@@ -166,7 +166,11 @@ public struct ProjectAnalyzer {
         // Functions handed to code outside the run where the GIL is released: called back without it.
         for (i, r) in releasedRegistrations {
             guard let t = target(r.function, from: i), entries[t] == nil else { continue }
-            entries[t] = "handed to \(r.registrar) at \(as_(r.location.file).lastComponent):\(r.location.line) while the GIL is released there, so it is called back without the GIL"
+            if let by = r.invokedBy, let at = r.invokedAt {
+                entries[t] = "handed to \(r.registrar) at \(as_(r.location.file).lastComponent):\(r.location.line), then called back by \(by) at \(as_(at.file).lastComponent):\(at.line), where the GIL is released"
+            } else {
+                entries[t] = "handed to \(r.registrar) at \(as_(r.location.file).lastComponent):\(r.location.line) while the GIL is released there, so it is called back without the GIL"
+            }
         }
         for name in model.threadEntries {
             for t in byName[name] ?? [] where entries[t] == nil {
