@@ -47,6 +47,8 @@ final class CFGBuilder {
     /// Function addresses stored so far (in source order) into a local's fields or a place below a pointer:
     /// `cbs.on_audio = audio_cb` is (cbs, "on_audio", audio_cb); an initializer list stores with field "".
     private var functionStores: [(root: StorageKey, field: String, function: String)] = []
+    /// Functions stored into function-pointer fields and variables, for calls made through them anywhere.
+    private var pointerStores: [PointerStore] = []
 
     init(model: APIModel, typeFacts: TypeFacts, macros: MacroUses) {
         self.model = model
@@ -76,9 +78,11 @@ final class CFGBuilder {
         let closing = SourceLocation(file: end.file, line: end.line, column: max(1, end.column - 1), offset: end.offset)
         terminate(.exit(nil, closing, implicit: true))
         threadEmptyJumps()
-        return FunctionCFG(name: functionName, location: function.location,
-                           isStatic: isStatic ?? (function.storageClass == CX_SC_Static), blocks: blocks, entry: 0,
-                           parameters: parameterKeys)
+        var cfg = FunctionCFG(name: functionName, location: function.location,
+                              isStatic: isStatic ?? (function.storageClass == CX_SC_Static), blocks: blocks, entry: 0,
+                              parameters: parameterKeys)
+        cfg.pointerStores = pointerStores
+        return cfg
     }
 
     /// A constructor's member-initializer list runs before its body: `obj(PyUnicode_FromString(s))` stores into
@@ -397,6 +401,7 @@ final class CFGBuilder {
         if let cleanup = cleanupFunction(of: decl) {
             scopes[scopes.count - 1].append((key, nil, decl.location, cleanup))
         }
+        pointerStores += FunctionPointers.stores(declaration: decl)
         guard decl.storageClass != CX_SC_Static, decl.storageClass != CX_SC_Extern else { return }
         let initializer = decl.children.last(where: { $0.isExpression })
         if let initializer {
@@ -721,9 +726,13 @@ final class CFGBuilder {
         case "=":
             lowerSubexpressionsOfPlace(kids[0])
             let target = storageKey(kids[0])
+            let stored = functionReferences(kids[1])
             if let target, !target.path.isEmpty {
                 let field = target.path.last.map { String($0.drop(while: { $0 == "-" || $0 == ">" || $0 == "." })) } ?? ""
-                for f in functionReferences(kids[1]) { functionStores.append((target.rootOnly, field, f)) }
+                for f in stored { functionStores.append((target.rootOnly, field, f)) }
+            }
+            if !stored.isEmpty, let key = FunctionPointers.key(ofCallee: stripped(kids[0]).referenced) {
+                pointerStores += stored.map { PointerStore(key: key, function: $0) }
             }
             let value = lowerExpression(kids[1])
             emit(.assign(target, value, c.location))
@@ -881,6 +890,10 @@ final class CFGBuilder {
                             shown: shown, location: c.location, arguments: arguments, result: result,
                             declaredNoReturn: noReturn, isIndirect: indirect,
                             isScoped: qualifiedCallee != nil && calleeDecl.map { $0.kind != CXCursor_FieldDecl } ?? false)
+        if indirect, let key = FunctionPointers.key(ofCallee: calleeDecl) {
+            site.pointerKey = key
+            site.throughPointer = kids.first.map { text(of: $0) } ?? callee
+        }
         if let decl = calleeDecl, typeCache.mayThrow(decl) {
             site.mayThrow = true
             site.unwind = unwindBlock(at: c.location)
@@ -946,7 +959,17 @@ final class CFGBuilder {
             }
             return out
         }
-        return functionReference(a).map { [$0] } ?? []
+        if let f = functionReference(a) { return [f] }
+        // A function-pointer variable of this function given functions before this point (`case 3: entry =
+        // worker_c; break; … pthread_create(&t, NULL, entry, arg)`): any of them.
+        if inner.kind == CXCursor_DeclRefExpr, let decl = inner.referenced, decl.kind == CXCursor_VarDecl,
+           decl.type.canonical.kind == CXType_Pointer, !pointerStores.isEmpty {
+            let usr = decl.usr
+            var out: [String] = []
+            for s in pointerStores where s.key == usr && !out.contains(s.function) { out.append(s.function) }
+            return out
+        }
+        return []
     }
 
     private func functionReference(_ a: Cursor) -> String? {

@@ -24,10 +24,11 @@ public final class TranslationUnitAnalyzer {
         collectUnit(tu, include: include).cfgs
     }
 
-    /// The CFGs of `collect`, and the functions the unit registers as Python entry points (method tables, type
-    /// slots), which start with the GIL held when Python calls them.
+    /// The CFGs of `collect`, the functions the unit registers as Python entry points (method tables, type
+    /// slots), which start with the GIL held when Python calls them, and the functions its file-scope
+    /// initializers store into function pointers (`static struct hooks up = { up_get, up_put };`).
     public func collectUnit(_ tu: TranslationUnit, include: (String) -> Bool)
-        -> (cfgs: [FunctionCFG], pythonEntries: [PythonEntryReference]) {
+        -> (cfgs: [FunctionCFG], pythonEntries: [PythonEntryReference], pointerStores: [PointerStore]) {
         let facts = TypeFacts()
         let macros = MacroUses(tu)
         var cfgs: [FunctionCFG] = []
@@ -63,13 +64,14 @@ public final class TranslationUnitAnalyzer {
         visit(tu.root)
         let unit = tu.root.spelling
         for i in cfgs.indices { cfgs[i].unit = unit }
-        return (cfgs, pythonEntryReferences(tu, include: include))
+        return (cfgs, pythonEntryReferences(tu, include: include), FunctionPointers.fileScope(tu, include: include))
     }
 
     /// Analyzes one translation unit on its own (summaries across its functions only).
     public func analyze(_ tu: TranslationUnit, include: (String) -> Bool) -> Result {
-        let (cfgs, entries) = collectUnit(tu, include: include)
-        return Result(diagnostics: ProjectAnalyzer(model: model, limits: limits).analyze(cfgs, pythonEntries: entries),
+        let (cfgs, entries, stores) = collectUnit(tu, include: include)
+        return Result(diagnostics: ProjectAnalyzer(model: model, limits: limits).analyze(cfgs, pythonEntries: entries,
+                                                                                          pointerStores: stores),
                       functions: cfgs.count)
     }
 

@@ -130,6 +130,11 @@ public struct CallSite: Sendable {
     /// A C++ method or a function declared in a namespace: a rule about the plain C function of the same name
     /// (`read`, `wait`, `send`) does not apply to it; only its qualified name does.
     public var isScoped: Bool = false
+    /// A call through a function-pointer field or variable (`hooks.gil_get()`, `rt_enter()`): its USR, which the
+    /// project's stores into it are keyed by (`PointerStore`).
+    public var pointerKey: String? = nil
+    /// How the pointer reads in the source (`up.gil_get`), with `pointerKey`.
+    public var throughPointer: String? = nil
 }
 
 public enum Element: Sendable {
@@ -180,6 +185,8 @@ public struct FunctionCFG: Sendable {
     /// The translation unit the function was lowered from (its main file's spelling): a `static` function
     /// defined in a header belongs to every unit that includes it, and calls from those units reach it.
     public var unit: String = ""
+    /// Functions this function stores into function-pointer fields and variables (`hooks.release = py_release;`).
+    public var pointerStores: [PointerStore] = []
 
     /// Every call site in the function.
     public var callSites: [CallSite] {

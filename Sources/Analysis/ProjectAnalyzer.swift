@@ -16,7 +16,8 @@ public struct ProjectAnalyzer {
     /// `workers` threads analyze functions whose callees are done at the same time (the output is the same for
     /// any number). `progress`, when given, hears after each function how many have been analyzed and how many findings
     /// there are so far.
-    public func analyze(_ input: [FunctionCFG], pythonEntries: [PythonEntryReference] = [], workers: Int = 1, progress: ((_ done: Int, _ total: Int, _ findings: Int) -> Void)? = nil)
+    public func analyze(_ input: [FunctionCFG], pythonEntries: [PythonEntryReference] = [], pointerStores: [PointerStore] = [],
+                        workers: Int = 1, progress: ((_ done: Int, _ total: Int, _ findings: Int) -> Void)? = nil)
         -> [Diagnostic] {
         // The same function can come from several translation units (a header): keep one, and remember every
         // unit it came from (a `static inline` helper of a header is each includer's own function).
@@ -32,6 +33,7 @@ public struct ProjectAnalyzer {
         }
         var byName: [String: [Int]] = [:]
         for (i, c) in cfgs.enumerated() { byName[c.name, default: []].append(i) }
+        resolvePointerCalls(&cfgs, fileScope: pointerStores)
 
         /// The definition `name` reaches from code in `file`, part of the translation units `from`: a static
         /// function of the same file first, then a static function of a header those units include, then an
@@ -227,6 +229,36 @@ public struct ProjectAnalyzer {
         var reported = Set<String>()
         return diagnostics.filter { d in
             reported.insert("\(d.ruleId)|\(d.file)|\(d.line)|\(d.column)|\(d.message)").inserted
+        }
+    }
+}
+
+/// Calls through a function pointer that the project stores exactly one function into, anywhere in the run (a
+/// hook table's static initializer, an init function's `hooks.release = py_release;`, a `static enter_fn
+/// rt_enter = rt_gil_enter;`), become calls of that function: a project's GIL primitives hidden behind a macro
+/// over a hook table (`#define GIL_GET() up.gil_get()`) are then read through the function's summary or its
+/// rule. A pointer given two different functions stays unknown.
+func resolvePointerCalls(_ cfgs: inout [FunctionCFG], fileScope: [PointerStore]) {
+    var targets: [String: Set<String>] = [:]
+    for s in fileScope { targets[s.key, default: []].insert(s.function) }
+    for c in cfgs { for s in c.pointerStores { targets[s.key, default: []].insert(s.function) } }
+    guard !targets.isEmpty else { return }
+    for i in cfgs.indices {
+        for b in cfgs[i].blocks.indices {
+            for e in cfgs[i].blocks[b].elements.indices {
+                guard case .call(var site) = cfgs[i].blocks[b].elements[e], site.isIndirect, let key = site.pointerKey,
+                      let functions = targets[key], functions.count == 1, let function = functions.first else { continue }
+                if site.shown.contains("(calls \(site.callee)())") {
+                    site.shown = site.shown.replacingOccurrences(of: "(calls \(site.callee)())", with: "(calls \(function)())")
+                } else {
+                    site.shown = "\(site.throughPointer ?? site.callee)() (calls \(function)())"
+                }
+                site.callee = function
+                site.qualifiedCallee = nil
+                site.isIndirect = false
+                site.isScoped = false
+                cfgs[i].blocks[b].elements[e] = .call(site)
+            }
         }
     }
 }

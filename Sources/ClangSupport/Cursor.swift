@@ -281,6 +281,8 @@ public struct ClangType {
     public var spelling: String { string(clang_getTypeSpelling(raw)) }
     public var canonical: ClangType { ClangType(clang_getCanonicalType(raw)) }
     public var pointee: ClangType { ClangType(clang_getPointeeType(raw)) }
+    /// The element type of an array type.
+    public var element: ClangType { ClangType(clang_getArrayElementType(raw)) }
     public var isPointer: Bool { canonical.kind == CXType_Pointer }
     /// The type of the first template argument (`std::thread` for `std::vector<std::thread>`), if any.
     public var firstTemplateArgument: ClangType? {

@@ -266,7 +266,9 @@ public final class LintSession {
         // defined in a header that several units include is analyzed once.
         let cfgs = results.compactMap { $0?.cfgs }.flatMap { $0 }
         let pythonEntries = results.compactMap { $0?.pythonEntries }.flatMap { $0 }
-        var diagnostics = ProjectAnalyzer(model: model).analyze(cfgs, pythonEntries: pythonEntries, workers: workers) { _, _, findings in
+        let pointerStores = results.compactMap { $0?.pointerStores }.flatMap { $0 }
+        var diagnostics = ProjectAnalyzer(model: model).analyze(cfgs, pythonEntries: pythonEntries, pointerStores: pointerStores,
+                                                                workers: workers) { _, _, findings in
             progress?(LintProgress(filesDone: jobs.count, filesTotal: jobs.count, findings: findings))
         }
         timing.lap("analysis")
@@ -320,6 +322,8 @@ struct UnitResult: Sendable {
     var cfgs: [FunctionCFG]
     /// The functions the file registers as Python entry points (method tables, type slots).
     var pythonEntries: [PythonEntryReference] = []
+    /// The functions its file-scope initializers store into function pointers.
+    var pointerStores: [PointerStore] = []
     var errors: [Diagnostic]
     var status: ExitStatus
     /// Absolute paths.
@@ -356,11 +360,11 @@ struct UnitParser: Sendable {
         defer { timing?.add("  CFG lowering (sum over workers)", since: lowerStart) }
         let foreign = pythonIncludes + pythonDirectories(in: own)
         let mainFile = job.absolutePath
-        let (cfgs, pythonEntries) = TranslationUnitAnalyzer(model: model).collectUnit(tu) { path in
+        let (cfgs, pythonEntries, pointerStores) = TranslationUnitAnalyzer(model: model).collectUnit(tu) { path in
             // The input itself and the project's own headers; never Python's or the system's.
             absolutize(path) == mainFile || !foreign.contains { path.hasPrefix($0) || absolutize(path).hasPrefix($0) }
         }
-        return UnitResult(cfgs: cfgs, pythonEntries: pythonEntries, errors: parserErrors, status: parserErrors.isEmpty ? .clean : .inputNotAnalyzed,
+        return UnitResult(cfgs: cfgs, pythonEntries: pythonEntries, pointerStores: pointerStores, errors: parserErrors, status: parserErrors.isEmpty ? .clean : .inputNotAnalyzed,
                           included: tu.includedFiles.map { absolutize($0) })
     }
 

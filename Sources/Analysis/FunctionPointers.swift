@@ -1,0 +1,135 @@
+import CLibClang
+import ClangSupport
+
+/// A function stored into a function pointer the project may call through: a struct field
+/// (`hooks.gil_get = up_get;`, `static struct gil_hooks up = { up_get, up_put };`, `{ .release = up_put }`) or a
+/// variable (`static enter_fn rt_enter = rt_gil_enter;`). `key` is the USR of the field or variable, the same in
+/// every translation unit, so a call through `up.gil_get()` in one file meets the store made in another.
+public struct PointerStore: Hashable, Sendable {
+    public var key: String
+    public var function: String
+
+    public init(key: String, function: String) {
+        self.key = key
+        self.function = function
+    }
+}
+
+enum FunctionPointers {
+    /// The functions an expression names: `f`, `&f`, `(fn_t)f`, and each branch of `c ? f : g`.
+    static func functions(in raw: Cursor, depth: Int = 0) -> [String] {
+        guard depth < 16 else { return [] }
+        var c = raw
+        while [CXCursor_ParenExpr, CXCursor_UnexposedExpr, CXCursor_CStyleCastExpr, CXCursor_UnaryOperator,
+               CXCursor_CXXStaticCastExpr, CXCursor_CXXReinterpretCastExpr, CXCursor_CXXFunctionalCastExpr].contains(c.kind),
+              let inner = c.children.last(where: \.isExpression) {
+            if c.kind == CXCursor_UnaryOperator, c.unaryOperatorSpelling != "&" { return [] }
+            c = inner
+        }
+        switch c.kind {
+        case CXCursor_DeclRefExpr:
+            guard let decl = c.referenced, decl.kind == CXCursor_FunctionDecl else { return [] }
+            return [decl.spelling]
+        case CXCursor_ConditionalOperator:
+            let parts = c.children.filter(\.isExpression)
+            guard parts.count == 3 else { return [] }
+            return functions(in: parts[1], depth: depth + 1) + functions(in: parts[2], depth: depth + 1)
+        default:
+            return []
+        }
+    }
+
+    /// The stores an initializer of a variable of `type` makes into function-pointer fields: positional and
+    /// designated members of struct initializers, nested structs and arrays of structs.
+    static func stores(initializer raw: Cursor, type: ClangType, depth: Int = 0) -> [PointerStore] {
+        guard depth < 8 else { return [] }
+        var list = raw
+        while list.kind == CXCursor_UnexposedExpr || list.kind == CXCursor_ParenExpr,
+              let inner = list.children.last(where: \.isExpression) {
+            list = inner
+        }
+        guard list.kind == CXCursor_InitListExpr else { return [] }
+        let canonical = type.canonical
+        var out: [PointerStore] = []
+        if canonical.kind == CXType_ConstantArray || canonical.kind == CXType_IncompleteArray {
+            let element = canonical.element
+            for item in list.children where item.isExpression {
+                out += stores(initializer: item, type: element, depth: depth + 1)
+            }
+            return out
+        }
+        guard canonical.kind == CXType_Record else { return [] }
+        let fields = canonical.declaration.children.filter { $0.kind == CXCursor_FieldDecl }
+        var next = 0
+        for item in list.children where item.isExpression {
+            var field: Cursor?
+            var value = item
+            // `.name = value`: a designator (an unexposed expression holding the member reference and the value).
+            if item.kind == CXCursor_UnexposedExpr, let designator = item.children.last(where: { $0.kind == CXCursor_MemberRef }),
+               let named = designator.referenced, let position = fields.firstIndex(where: { $0.isEqual(named) }) {
+                field = fields[position]
+                next = position + 1
+                if let v = item.children.last(where: \.isExpression) { value = v }
+            } else if next < fields.count {
+                field = fields[next]
+                next += 1
+            }
+            guard let field else { continue }
+            let fieldType = field.type.canonical
+            if fieldType.kind == CXType_Record || fieldType.kind == CXType_ConstantArray {
+                out += stores(initializer: value, type: field.type, depth: depth + 1)
+            } else if fieldType.kind == CXType_Pointer {
+                let usr = field.usr
+                for f in functions(in: value) where !usr.isEmpty { out.append(PointerStore(key: usr, function: f)) }
+            }
+        }
+        return out
+    }
+
+    /// The stores a variable's initializer makes: into the variable itself when it is a function pointer, into
+    /// its fields when it is a struct or an array of them.
+    static func stores(declaration decl: Cursor) -> [PointerStore] {
+        guard let initializer = decl.children.last(where: \.isExpression) else { return [] }
+        let type = decl.type.canonical
+        if type.kind == CXType_Pointer {
+            let usr = decl.usr
+            return usr.isEmpty ? [] : functions(in: initializer).map { PointerStore(key: usr, function: $0) }
+        }
+        return stores(initializer: initializer, type: decl.type)
+    }
+
+    /// The stores made by the initializers of file-scope variables in the files `include` accepts.
+    static func fileScope(_ tu: TranslationUnit, include: (String) -> Bool) -> [PointerStore] {
+        var out: [PointerStore] = []
+        func visit(_ c: Cursor, depth: Int) {
+            for child in c.children where !child.isInSystemHeader {
+                switch child.kind {
+                case CXCursor_VarDecl:
+                    if include(child.location.file) { out += stores(declaration: child) }
+                case CXCursor_Namespace, CXCursor_LinkageSpec, CXCursor_UnexposedDecl:
+                    if depth < 16 { visit(child, depth: depth + 1) }
+                default:
+                    continue
+                }
+            }
+        }
+        visit(tu.root, depth: 0)
+        return out
+    }
+
+    /// The USR a call through a pointer names: the field of `hooks.gil_get()` / `p->release(tok)`, or the
+    /// variable of `rt_enter()`. Nil for calls through parameters and computed pointers.
+    static func key(ofCallee decl: Cursor?) -> String? {
+        guard let decl else { return nil }
+        switch decl.kind {
+        case CXCursor_FieldDecl:
+            let usr = decl.usr
+            return usr.isEmpty ? nil : usr
+        case CXCursor_VarDecl:
+            let usr = decl.usr
+            return usr.isEmpty ? nil : usr
+        default:
+            return nil
+        }
+    }
+}
