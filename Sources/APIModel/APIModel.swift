@@ -171,6 +171,8 @@ public struct APIModel: Sendable {
     public private(set) var threadEntries: Set<String> = []
     /// Glob patterns of lock expressions only non-Python threads take (exempt from blocking-with-gil).
     public private(set) var safeLocks: [String] = []
+    /// Glob patterns of outside functions that never block (`never-blocks:`): no deviance evidence.
+    public private(set) var neverBlocks: [String] = []
     /// C++ RAII guard classes: constructing one acquires (or releases) the GIL until the end of its scope.
     public private(set) var guards: [String: GILEffect] = [:]
     /// The libraries the loaded files describe (`library:` of rules/libs/*.yml), in load order.
@@ -209,6 +211,7 @@ public struct APIModel: Sendable {
         }
         threadEntries.formUnion(file.threadEntries)
         safeLocks += file.safeLocks.filter { !safeLocks.contains($0) }
+        neverBlocks += file.neverBlocks.filter { !neverBlocks.contains($0) }
         for (k, v) in file.guards { guards[k] = v }
         for rule in file.functions {
             if var existing = functions[rule.name] {
@@ -244,6 +247,11 @@ public struct APIModel: Sendable {
     public func isSafeLock(_ lockText: String) -> Bool {
         let bare = lockText.hasPrefix("&") ? String(lockText.dropFirst()) : lockText
         return safeLocks.contains { Glob.matches($0, bare) || Glob.matches($0, lockText) }
+    }
+
+    /// True when `name` is declared never to block (`never-blocks:`).
+    public func neverBlocks(_ name: String) -> Bool {
+        neverBlocks.contains { Glob.matches($0, name) }
     }
 
     /// True when calling `name` without holding the GIL is a fault.

@@ -25,11 +25,15 @@ public struct RulesFile: Sendable {
     public var functions: [FunctionRule] = []
     public var threadEntries: [String] = []
     public var safeLocks: [String] = []
+    /// Patterns of outside functions that never block, so that a project releasing the GIL around them is no
+    /// evidence that they do (`memcpy`, `malloc`, `strlen`).
+    public var neverBlocks: [String] = []
     public var guards: [String: GILEffect] = [:]
     /// The library the file describes (`library: SQLite`), for the files under rules/libs/.
     public var library: String?
 
-    static let topKeys = ["version", "library", "requires-gil", "functions", "thread-entries", "safe-locks", "guards"]
+    static let topKeys = ["version", "library", "requires-gil", "functions", "thread-entries", "safe-locks", "never-blocks",
+                          "guards"]
     static let functionKeys = ["effect", "state", "gil", "blocks", "deprecated", "thread-entry", "callback-thread",
                                 "callback-note", "forks"]
     static let deprecationKeys = ["since", "removed", "replacement"]
@@ -80,11 +84,15 @@ public struct RulesFile: Sendable {
                     guard let s = item.string, !s.isEmpty else { throw fail(item, "pattern must be a non-empty string") }
                     file.requiresGIL.append(s)
                 }
-            case "thread-entries", "safe-locks":
+            case "thread-entries", "safe-locks", "never-blocks":
                 guard case .sequence(let seq) = value else { throw fail(value, "`\(key)` must be a list of names") }
                 for item in seq {
                     guard let s = item.string, !s.isEmpty else { throw fail(item, "`\(key)` entries must be non-empty strings") }
-                    if key == "thread-entries" { file.threadEntries.append(s) } else { file.safeLocks.append(s) }
+                    switch key {
+                    case "thread-entries": file.threadEntries.append(s)
+                    case "safe-locks": file.safeLocks.append(s)
+                    default: file.neverBlocks.append(s)
+                    }
                 }
             case "guards":
                 guard case .mapping(let map) = value else {

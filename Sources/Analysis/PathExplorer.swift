@@ -97,6 +97,10 @@ struct PathState: Hashable {
     /// Functions this path handed to a library call with the GIL held (a handler set on a parser, a progress
     /// function set on a transfer), which a later call of the same library may call back.
     var registered: [PendingRegistration] = []
+    /// The save (`Py_BEGIN_ALLOW_THREADS`) of the released region in which this path already made an outside
+    /// call: only the first outside call of a region is evidence of blocking (`inferBlocking`); the ones after
+    /// it (freeing an error message, copying the result) come along with it.
+    var regionWithOutsideCall: SourceLocation?
 }
 
 /// A function handed to an outside call, which a later call of the same library may call back: `XML_SetCharacterDataHandler(p, on_text)` before `XML_Parse(p, …)`,
@@ -214,6 +218,12 @@ public struct PathExplorer {
     let summaries: (String) -> FunctionSummary?
     /// Whether a thread entry function takes the GIL (for init-holds-gil).
     let entryTakesGIL: (String) -> Bool
+    /// Outside functions the project releases the GIL around elsewhere (by deviance: see `inferBlocking`), with
+    /// the place it does: they are treated as blocking.
+    let inferredBlocking: [String: SourceLocation]
+    /// Outside functions (no rule, no summary) this function calls on a path where the GIL is released, and
+    /// where: the evidence `inferBlocking` weighs.
+    private(set) var releasedOutsideCalls: [String: Set<SourceLocation>] = [:]
     private(set) var findings: [String: Diagnostic] = [:]
     private var order: [String] = []
     private(set) var exits: [ExitRecord] = []
@@ -232,7 +242,9 @@ public struct PathExplorer {
 
     public init(cfg: FunctionCFG, model: APIModel, limits: Limits = Limits(), entry: EntryContext = .ordinary,
                 summaries: @escaping (String) -> FunctionSummary? = { _ in nil },
-                entryTakesGIL: @escaping (String) -> Bool = { _ in false }) {
+                entryTakesGIL: @escaping (String) -> Bool = { _ in false },
+                inferredBlocking: [String: SourceLocation] = [:]) {
+        self.inferredBlocking = inferredBlocking
         self.cfg = cfg
         self.model = model
         self.limits = limits
@@ -583,8 +595,10 @@ public struct PathExplorer {
             return CallRule(effect: s.effect, slot: s.slot, requiresGIL: s.needsGIL != nil, blocks: s.blocks != nil,
                             deprecated: nil, threadEntry: s.threadEntry, summary: s, callee: site.callee)
         }
+        let releasedAround = site.isIndirect ? nil : inferredBlocking[name]
         return CallRule(effect: nil, slot: nil, requiresGIL: !site.isIndirect && model.requiresGIL(name),
-                        blocks: false, deprecated: nil, threadEntry: nil, summary: nil, callee: name)
+                        blocks: releasedAround != nil, deprecated: nil, threadEntry: nil, summary: nil, callee: name,
+                        releasedAroundAt: releasedAround)
     }
 
     private func defaultSlot(_ effect: GILEffect?) -> StateSlot? {
@@ -638,6 +652,19 @@ public struct PathExplorer {
 
     private mutating func call(_ site: CallSite, _ w: inout Walker, into out: inout [Walker]) {
         let rule = resolve(site)
+        if w.state.gil == .released, !w.state.inForkedChild, !w.state.releasedByCaller, rule.effect == nil,
+           rule.summary == nil, !rule.requiresGIL, !site.isIndirect, rule.releasedAroundAt == nil,
+           model.rule(for: site) == nil, summaries(site.callee) == nil {
+            let region = w.state.saves.last?.site
+            if region == nil || region != w.state.regionWithOutsideCall {
+                let name = site.qualifiedCallee ?? site.callee
+                // C++ library types and operators are not a project's slow calls.
+                if !name.hasPrefix("std::"), !site.callee.hasPrefix("operator"), !site.callee.hasPrefix("~") {
+                    releasedOutsideCalls[name, default: []].insert(site.location)
+                }
+                w.state.regionWithOutsideCall = region
+            }
+        }
         if let deprecated = rule.deprecated {
             var message = "\(site.shown) is deprecated since Python \(deprecated.since)"
             if let removed = deprecated.removed { message += " and removed in \(removed)" }
@@ -884,9 +911,13 @@ public struct PathExplorer {
            evaluate(site.arguments[n].value, w.state) == .equals(0) { return }
         switch w.state.gil {
         case .held:
+            let evidence = rule.releasedAroundAt.map {
+                PathNote(file: $0.file, line: $0.line, column: $0.column,
+                         message: "the project releases the GIL around \(site.callee)() here, so it is taken to block")
+            }
             report(.blockingWithGIL, at: site.location,
                    "\(site.shown)\(rule.blockingBecause) may block while this thread holds the GIL; a thread that holds what it waits for and needs the GIL deadlocks with it",
-                   walker: w, since: w.heldSince)
+                   walker: w, since: w.heldSince, extraNote: evidence)
         case .unknown:
             if blocksWitness == nil { blocksWitness = rule.summary?.blocks ?? site.shown }
         case .released:
@@ -1348,12 +1379,13 @@ public struct PathExplorer {
     // MARK: - Findings
 
     private mutating func report(_ rule: RuleID, at location: SourceLocation, _ message: String,
-                                 walker: Walker?, since depth: Int) {
+                                 walker: Walker?, since depth: Int, extraNote: PathNote? = nil) {
         // One API finding per place: a macro that expands to several calls is one mistake.
         let distinct = rule == .apiWithoutGIL ? "" : message
         let id = "\(rule.rawValue)|\(location.file)|\(location.line)|\(location.column)|\(distinct)"
         guard findings[id] == nil else { return }
-        let notes = walker?.path?.notes(since: max(depth, 1)) ?? []
+        var notes = walker?.path?.notes(since: max(depth, 1)) ?? []
+        if let extraNote { notes.append(extraNote) }
         findings[id] = Diagnostic(ruleId: rule.rawValue, severity: rule.info.severity, file: location.file,
                                   line: location.line, column: location.column, function: cfg.name,
                                   message: message, path: notes)

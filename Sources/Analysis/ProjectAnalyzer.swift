@@ -1,3 +1,4 @@
+import ClangSupport
 import APIModel
 import Diagnostics
 
@@ -91,7 +92,7 @@ public struct ProjectAnalyzer {
             finishedCount += 1
             findingsSoFar += r.0.count
             progress?(finishedCount, cfgs.count, findingsSoFar)
-        }) { [model, limits] k -> ([Diagnostic], FunctionSummary, [CallbackRegistration]) in
+        }) { [model, limits] k -> ([Diagnostic], FunctionSummary, [CallbackRegistration], [String: Set<SourceLocation>]) in
             let i = order[k]
             var known: [String: FunctionSummary] = [:]
             for site in cfgs[i].callSites where !site.isIndirect && known[site.callee] == nil {
@@ -117,15 +118,29 @@ public struct ProjectAnalyzer {
                 }
             }
             shared[i] = summary
-            return (found, summary, explorer.releasedRegistrations)
+            return (found, summary, explorer.releasedRegistrations, explorer.releasedOutsideCalls)
         }
         var summaries: [Int: FunctionSummary] = [:]
         var diagnostics: [Diagnostic] = []
         var releasedRegistrations: [(Int, CallbackRegistration)] = []
+        var releasedOutside: [String: Set<SourceLocation>] = [:]
         for (k, i) in order.enumerated() {
             diagnostics += results[k].0
             summaries[i] = results[k].1
             releasedRegistrations += results[k].2.map { (i, $0) }
+            for (name, places) in results[k].3 { releasedOutside[name, default: []].formUnion(places) }
+        }
+
+        // Outside functions the project itself releases the GIL around are taken to block where it calls them
+        // with the GIL held: the functions that call them are explored again for that rule alone.
+        let inferred = inferBlocking(releasedOutside, cfgs: cfgs, model: model, inRun: { byName[$0] != nil })
+        if !inferred.isEmpty {
+            for i in cfgs.indices where cfgs[i].callSites.contains(where: { !$0.isIndirect && inferred[$0.qualifiedCallee ?? $0.callee] != nil }) {
+                let lookup: (String) -> FunctionSummary? = { name in target(name, from: i).flatMap { summaries[$0] } }
+                var explorer = PathExplorer(cfg: cfgs[i], model: model, limits: limits, summaries: lookup,
+                                            inferredBlocking: inferred)
+                diagnostics += explorer.run().filter { $0.ruleId == RuleID.blockingWithGIL.rawValue }
+            }
         }
 
         // Functions that start on threads without the GIL: thread start routines and declared callbacks.
@@ -182,7 +197,8 @@ public struct ProjectAnalyzer {
         for (t, origin) in entries.sorted(by: { $0.key < $1.key }) {
             let lookup: (String) -> FunctionSummary? = { name in target(name, from: t).flatMap { summaries[$0] } }
             var explorer = PathExplorer(cfg: cfgs[t], model: model, limits: limits,
-                                        entry: EntryContext(gil: .released, threadOrigin: origin), summaries: lookup)
+                                        entry: EntryContext(gil: .released, threadOrigin: origin), summaries: lookup,
+                                        inferredBlocking: inferred)
             diagnostics += explorer.run()
         }
         // Functions that Python calls (method tables, type slots) start with the GIL held. Only that run sees
@@ -198,7 +214,8 @@ public struct ProjectAnalyzer {
         for (t, origin) in pythonOrigins.sorted(by: { $0.key < $1.key }) {
             let lookup: (String) -> FunctionSummary? = { name in target(name, from: t).flatMap { summaries[$0] } }
             var explorer = PathExplorer(cfg: cfgs[t], model: model, limits: limits,
-                                        entry: EntryContext(gil: .held, pythonOrigin: origin), summaries: lookup)
+                                        entry: EntryContext(gil: .held, pythonOrigin: origin), summaries: lookup,
+                                        inferredBlocking: inferred)
             guard explorer.hasBlockingCall else { continue }
             diagnostics += explorer.run()
         }
@@ -222,7 +239,7 @@ public struct ProjectAnalyzer {
             let lookup: (String) -> FunctionSummary? = { name in target(name, from: i).flatMap { summaries[$0] } }
             let entryTakes: (String) -> Bool = { name in target(name, from: i).map(takesGIL) ?? false }
             var explorer = PathExplorer(cfg: cfgs[i], model: model, limits: limits, summaries: lookup,
-                                        entryTakesGIL: entryTakes)
+                                        entryTakesGIL: entryTakes, inferredBlocking: inferred)
             diagnostics += explorer.run()
         }
         // The runs above can see one fault along different paths: keep the first report of each.
@@ -231,6 +248,31 @@ public struct ProjectAnalyzer {
             reported.insert("\(d.ruleId)|\(d.file)|\(d.line)|\(d.column)|\(d.message)").inserted
         }
     }
+}
+
+/// Deviance: an outside function (no rule, not defined in the run, not `never-blocks:`) that the project calls
+/// with the GIL released at some of its call sites, and at no more sites otherwise, is one the project itself
+/// treats as slow or blocking: the call sites where it holds the GIL are the odd ones out. Gives each such
+/// function with the first place the project releases around it.
+func inferBlocking(_ released: [String: Set<SourceLocation>], cfgs: [FunctionCFG], model: APIModel,
+                   inRun: (String) -> Bool) -> [String: SourceLocation] {
+    let candidates = released.filter { !$0.value.isEmpty && !inRun($0.key) && !model.neverBlocks($0.key) }
+    guard !candidates.isEmpty else { return [:] }
+    var sites: [String: Set<SourceLocation>] = [:]
+    for c in cfgs {
+        for site in c.callSites where !site.isIndirect {
+            let name = site.qualifiedCallee ?? site.callee
+            if candidates[name] != nil { sites[name, default: []].insert(site.location) }
+        }
+    }
+    var out: [String: SourceLocation] = [:]
+    for (name, places) in candidates {
+        let all = sites[name] ?? places
+        let others = all.subtracting(places)
+        guard !others.isEmpty, places.count >= others.count, let first = places.min() else { continue }
+        out[name] = first
+    }
+    return out
 }
 
 /// Calls through a function pointer that the project stores exactly one function into, anywhere in the run (a

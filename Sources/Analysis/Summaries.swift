@@ -1,3 +1,4 @@
+import ClangSupport
 import APIModel
 
 /// What a function does to the GIL, inferred by exploring its paths: used at its call sites in place of rules.
@@ -131,6 +132,8 @@ struct CallRule {
     var callee: String
     /// Returns 0 in a new child process (`fork`).
     var forks = false
+    /// Blocking by deviance: where the project releases the GIL around this outside function.
+    var releasedAroundAt: SourceLocation? = nil
 
     /// "helper() (summary: it calls PyList_Append())" style suffix for messages about summarized callees.
     var because: String {
@@ -142,6 +145,9 @@ struct CallRule {
 
     /// The same for messages about blocking: names the blocking call the summary saw, not an API it needs the GIL for.
     var blockingBecause: String {
+        if let at = releasedAroundAt {
+            return " (the project releases the GIL around it at \(at.file.split(separator: "/").last.map(String.init) ?? at.file):\(at.line))"
+        }
         guard let b = summary?.blocks else { return because }
         return " (summary: it calls \(b))"
     }

@@ -1,17 +1,18 @@
 // Shapes read in mature embedding hosts and extensions; all correct, all must stay quiet.
 #include <Python.h>
-extern int work(int);
+extern int work(int);      // slow C work: released around below
+extern int compute(int);   // quick C work, done with the GIL held
 /* Blender-like use_gil flag */
 static int PyC_IsInterpreterActive(void);
 void ok_use_gil(void) {
     const int use_gil = !PyC_IsInterpreterActive();
     PyGILState_STATE gilstate;
     if (use_gil) gilstate = PyGILState_Ensure();
-    if (work(0) < 0) {
+    if (compute(0) < 0) {
         if (use_gil) PyGILState_Release(gilstate);
         return;
     }
-    work(1);
+    compute(1);
     if (use_gil) PyGILState_Release(gilstate);
 }
 /* Blender-like release-if-held token */
@@ -119,7 +120,7 @@ static int __pyx_f_nogil(int n) {
 /* cython with gil in nogil function */
 static void __pyx_f_cb(int n) {
     PyGILState_STATE __pyx_gilstate_save = PyGILState_Ensure();
-    if (work(n) < 0) goto __pyx_L1_error;
+    if (compute(n) < 0) goto __pyx_L1_error;
     goto __pyx_L0;
     __pyx_L1_error:;
     PyErr_WriteUnraisable(Py_None);
