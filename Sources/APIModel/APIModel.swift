@@ -173,6 +173,10 @@ public struct APIModel: Sendable {
     public private(set) var safeLocks: [String] = []
     /// Glob patterns of outside functions that never block (`never-blocks:`): no deviance evidence.
     public private(set) var neverBlocks: [String] = []
+    /// Paired resources by name, and the kinds each call acquires or releases.
+    public private(set) var resources: [String: ResourceKind] = [:]
+    public private(set) var resourceAcquirers: [String: [String]] = [:]
+    public private(set) var resourceReleasers: [String: [String]] = [:]
     /// C++ RAII guard classes: constructing one acquires (or releases) the GIL until the end of its scope.
     public private(set) var guards: [String: GILEffect] = [:]
     /// The libraries the loaded files describe (`library:` of rules/libs/*.yml), in load order.
@@ -212,6 +216,15 @@ public struct APIModel: Sendable {
         threadEntries.formUnion(file.threadEntries)
         safeLocks += file.safeLocks.filter { !safeLocks.contains($0) }
         neverBlocks += file.neverBlocks.filter { !neverBlocks.contains($0) }
+        for kind in file.resources {
+            if let old = resources[kind.name] {
+                for f in old.acquire.keys { resourceAcquirers[f]?.removeAll { $0 == kind.name } }
+                for f in old.release.keys { resourceReleasers[f]?.removeAll { $0 == kind.name } }
+            }
+            resources[kind.name] = kind
+            for f in kind.acquire.keys { resourceAcquirers[f, default: []].append(kind.name) }
+            for f in kind.release.keys { resourceReleasers[f, default: []].append(kind.name) }
+        }
         for (k, v) in file.guards { guards[k] = v }
         for rule in file.functions {
             if var existing = functions[rule.name] {

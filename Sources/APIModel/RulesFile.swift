@@ -28,12 +28,14 @@ public struct RulesFile: Sendable {
     /// Patterns of outside functions that never block, so that a project releasing the GIL around them is no
     /// evidence that they do (`memcpy`, `malloc`, `strlen`).
     public var neverBlocks: [String] = []
+    /// Paired resources (`resources:`).
+    public var resources: [ResourceKind] = []
     public var guards: [String: GILEffect] = [:]
     /// The library the file describes (`library: SQLite`), for the files under rules/libs/.
     public var library: String?
 
     static let topKeys = ["version", "library", "requires-gil", "functions", "thread-entries", "safe-locks", "never-blocks",
-                          "guards"]
+                          "guards", "resources"]
     static let functionKeys = ["effect", "state", "gil", "blocks", "deprecated", "thread-entry", "callback-thread",
                                 "callback-note", "forks"]
     static let deprecationKeys = ["since", "removed", "replacement"]
@@ -106,6 +108,14 @@ public struct RulesFile: Sendable {
                         throw fail(nameNode, "guard '\(nameNode.string ?? "?")' needs { effect: ensure } (acquires the GIL for its scope) or { effect: save } (releases it for its scope)")
                     }
                     file.guards[name] = effect == .acquire ? .ensure : effect == .releaseGIL ? .save : effect
+                }
+            case "resources":
+                guard case .mapping(let kinds) = value else {
+                    throw fail(value, "`resources` must map resource names to { acquire:, release:, leak: }")
+                }
+                for (nameNode, props) in kinds {
+                    guard let name = nameNode.string, !name.isEmpty else { throw fail(nameNode, "resource names must be strings") }
+                    file.resources.append(try ResourceKind.parse(name: name, node: props, origin: origin(nameNode), fail: fail))
                 }
             case "functions":
                 guard case .mapping(let fns) = value else { throw fail(value, "`functions` must map function names to their properties") }

@@ -101,6 +101,13 @@ struct PathState: Hashable {
     /// call: only the first outside call of a region is evidence of blocking (`inferBlocking`); the ones after
     /// it (freeing an error message, copying the result) come along with it.
     var regionWithOutsideCall: SourceLocation?
+    /// Paired resources held on this path (critical sections, PyMutex locks, thread-state tokens, interpreter
+    /// guards: `resources:` in the rules), innermost last, and the handles this path has released.
+    var resources: [HeldResource] = []
+    var resourcesReleased: Set<StorageKey> = []
+    /// Families with a mismatch reported on this path: what follows from it (an END left over, a section left
+    /// open) is the same fault.
+    var resourceFaulted: Set<String> = []
 }
 
 /// A function handed to an outside call, which a later call of the same library may call back: `XML_SetCharacterDataHandler(p, on_text)` before `XML_Parse(p, …)`,
@@ -239,6 +246,9 @@ public struct PathExplorer {
     /// Storage this function releases or restores somewhere: a state stored in a non-local place that the
     /// function itself also releases is owned by the function, so a path that leaves it held is a leak.
     private var releasedSomewhere: Set<StorageKey> = []
+    /// The same for paired resources: handles this function releases, and acquires, somewhere.
+    var resourceReleasedSomewhere: Set<StorageKey> = []
+    var resourceAcquiredSomewhere: Set<StorageKey> = []
 
     public init(cfg: FunctionCFG, model: APIModel, limits: Limits = Limits(), entry: EntryContext = .ordinary,
                 summaries: @escaping (String) -> FunctionSummary? = { _ in nil },
@@ -273,6 +283,8 @@ public struct PathExplorer {
                 switch element {
                 case .call(let site):
                     let rule = resolve(site)
+                    let roles = resourceRoles(site)
+                    if !roles.acquires.isEmpty || !roles.releases.isEmpty { return false }
                     if rule.effect != nil || rule.requiresGIL || rule.blocks || rule.deprecated != nil
                         || rule.threadEntry != nil || rule.summary?.startsThreads.isEmpty == false
                         || (site.mayThrow && rule.summary?.throwsAt != nil) { return false }
@@ -300,6 +312,8 @@ public struct PathExplorer {
                   let key = stateKey(site, slot) else { continue }
             releasedSomewhere.insert(key)
         }
+        resourceReleasedSomewhere = resourceHandlesReleased()
+        resourceAcquiredSomewhere = resourceHandlesAcquired()
         var start = PathState()
         start.gil = entry.gil
         start.releasedByCaller = entry.gil == .released
@@ -352,6 +366,9 @@ public struct PathExplorer {
         // releases it may be called again).
         if !state.released.isEmpty { state.released = state.released.filter { $0.isGlobal || live.contains($0.root) } }
         if !state.restored.isEmpty { state.restored = state.restored.filter { $0.isGlobal || live.contains($0.root) } }
+        if !state.resourcesReleased.isEmpty {
+            state.resourcesReleased = state.resourcesReleased.filter { $0.isGlobal || !$0.isLocal || live.contains($0.root) }
+        }
         if !state.foreign.isEmpty { state.foreign = state.foreign.filter { live.contains($0.root) } }
         if !state.borrowed.isEmpty { state.borrowed = state.borrowed.filter { !$0.isLocal || live.contains($0.root) } }
         if !state.lent.isEmpty { state.lent = state.lent.filter { !$0.isLocal || live.contains($0.root) } }
@@ -410,13 +427,15 @@ public struct PathExplorer {
                 let yes = assume(condition, true, w.state)
                 let no = assume(condition, false, w.state)
                 let forked = !yes.isEmpty && !no.isEmpty && text != nil
-                for s in yes {
+                for var s in yes {
+                    if !s.resources.isEmpty { dropFailedResources(&s) }
                     var n = w
                     n.state = s
                     if forked { n.note(location, "taking the branch where \(text ?? "") is true") }
                     successors.append((t, n))
                 }
-                for s in no {
+                for var s in no {
+                    if !s.resources.isEmpty { dropFailedResources(&s) }
                     var n = w
                     n.state = s
                     if forked { n.note(location, "taking the branch where \(text ?? "") is false") }
@@ -505,6 +524,7 @@ public struct PathExplorer {
             else if carriesState { w.state.foreign.remove(target) }
             else { w.state.foreign.insert(target) }
         }
+        if case .read(let source) = value, !w.state.resources.isEmpty { carryResources(from: source, to: target, &w.state) }
         if case .read(let source) = value {
             for i in w.state.ensures.indices where w.state.ensures[i].keys.contains(source) {
                 w.state.ensures[i].keys.insert(target)
@@ -695,6 +715,10 @@ public struct PathExplorer {
            [.save, .release, .releaseGIL, .finalize].contains(rule.effect) {
             needsGILWitness = site.shown
             witnessReleases = rule.effect != .finalize
+        }
+        applyResources(site, &w)
+        if !w.state.resources.isEmpty, rule.threadEntry != nil || model.rule(for: site)?.callbackThread != nil {
+            handResourcesToThread(site, &w.state)
         }
         if rule.blocks { blocking(site, rule, &w) }
         if rule.effect == nil, rule.summary == nil, !rule.requiresGIL, rule.threadEntry == nil, !site.isIndirect,
@@ -906,6 +930,12 @@ public struct PathExplorer {
            site.arguments.count > 1, evaluate(site.arguments[1].value, w.state) == .equals(0) { return }
         // In a forked child no other thread can wait for the GIL.
         if w.state.inForkedChild { return }
+        if w.state.gil != .held, let section = blockingResource(w.state), let kind = model.resources[section.kind] {
+            report(.blockingWithGIL, at: site.location,
+                   "\(site.shown)\(rule.blockingBecause) may block inside the \(kind.noun) '\(section.name)' begun by \(section.api) at line \(section.site.line); threads that need the object wait, and one that holds what this waits for deadlocks with it",
+                   walker: w, since: section.depth)
+            return
+        }
         // A helper that blocks only for a non-zero argument, called with 0 (`POOL_free(NULL)` on an error path).
         if let n = rule.summary?.blocksArgument, n < site.arguments.count,
            evaluate(site.arguments[n].value, w.state) == .equals(0) { return }
@@ -946,7 +976,7 @@ public struct PathExplorer {
     }
 
     /// The storage a state lives in at this call: where the result goes, or the argument named by the rule.
-    private func stateKey(_ site: CallSite, _ slot: StateSlot) -> StorageKey? {
+    func stateKey(_ site: CallSite, _ slot: StateSlot) -> StorageKey? {
         switch slot {
         case .result:
             return site.result
@@ -1181,6 +1211,10 @@ public struct PathExplorer {
             if let k = a.addressOf { forget(k, in: &w.state) }
             guard !isPythonAPI else { continue }
             let handed = [a.addressOf, a.storage].compactMap { $0 } + a.value.keysRead
+            let startsThread = model.rule(for: site).map { $0.threadEntry != nil || $0.callbackThread != nil } ?? false
+            if !w.state.resources.isEmpty, !startsThread, resourceRoles(site).acquires.isEmpty, resourceRoles(site).releases.isEmpty {
+                escapeResources(handed.filter { $0 != kept }, callee: site.callee, &w.state)
+            }
             for k in handed where k != kept {
                 for i in w.state.ensures.indices where w.state.ensures[i].keys.contains(k) {
                     w.state.ensures[i].escaped = true
@@ -1210,6 +1244,7 @@ public struct PathExplorer {
                 : "thread state '\(h.name)' saved by \(h.api) is not restored"
             report(.allowThreadsLeak, at: location, "\(what) \(whereTo)", walker: w, since: h.depth)
         }
+        if !w.state.resources.isEmpty { leaveWithResources(w, returned: returned, at: location, whereTo: whereTo) }
         if w.state.threadStartedWhileHeld != nil, w.state.gil == .held { reportInitHolds(&w) }
         exits.append(ExitRecord(result: value.flatMap { evaluate($0, w.state) }, effect: exitEffect(w.state, returned),
                                 yielded: w.state.yieldedSlot,
@@ -1378,7 +1413,17 @@ public struct PathExplorer {
 
     // MARK: - Findings
 
-    private mutating func report(_ rule: RuleID, at location: SourceLocation, _ message: String,
+    /// A finding of a rule the rules data names but the catalog does not know (a project's own resource kind).
+    mutating func reportCustom(_ ruleId: String, at location: SourceLocation, _ message: String, walker: Walker?, since depth: Int) {
+        let id = "\(ruleId)|\(location.file)|\(location.line)|\(location.column)|\(message)"
+        guard findings[id] == nil else { return }
+        let notes = walker?.path?.notes(since: max(depth, 1)) ?? []
+        findings[id] = Diagnostic(ruleId: ruleId, severity: .error, file: location.file, line: location.line,
+                                  column: location.column, function: cfg.name, message: message, path: notes)
+        order.append(id)
+    }
+
+    mutating func report(_ rule: RuleID, at location: SourceLocation, _ message: String,
                                  walker: Walker?, since depth: Int, extraNote: PathNote? = nil) {
         // One API finding per place: a macro that expands to several calls is one mistake.
         let distinct = rule == .apiWithoutGIL ? "" : message

@@ -6,6 +6,9 @@ public enum RuleCatalog {
 
     public static func info(_ id: RuleID) -> RuleInfo {
         switch id {
+        case .criticalSectionLeak, .criticalSectionMismatch, .pymutexLeak, .pymutexUnlockWithoutLock,
+             .threadStateTokenLeak, .interpreterGuardLeak:
+            return ResourceRules.info(id)
         case .ensureLeak:
             return RuleInfo(
                 id: id.rawValue, severity: .error,
