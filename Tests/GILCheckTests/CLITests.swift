@@ -223,4 +223,19 @@ struct CLITests {
         #expect(explain.out.contains("Wrong:"))
         #expect(try runGILCheck(["explain", "no-such-rule"]).status == 2)
     }
+
+    @Test("rules --libs lists every library model shipped in rules/libs, with its blocking calls and callbacks")
+    func libraryModels() throws {
+        let dir = packageRoot.appendingPathComponent("rules/libs")
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".yml") }.sorted()
+        #expect(files.count >= 20)
+        let r = try runGILCheck(["rules", "--libs"])
+        #expect(r.status == 0)
+        for file in files {
+            #expect(r.out.contains("(\(file)): "), "rules --libs does not list \(file)")
+        }
+        #expect(r.out.contains("SQLite (sqlite.yml): "))
+        #expect(r.out.contains("sqlite3_step"))
+        #expect(r.out.contains("SDL_OpenAudioDevice"))
+    }
 }
