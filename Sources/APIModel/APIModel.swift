@@ -175,6 +175,9 @@ public struct APIModel: Sendable {
     public private(set) var neverBlocks: [String] = []
     /// Paired resources by name, and the kinds each call acquires or releases.
     public private(set) var resources: [String: ResourceKind] = [:]
+    /// The name prefixes (`sqlite3_`, `EVP_`) of the functions the library models (`rules/libs/`) describe:
+    /// such a library's calls that its model does not mark as blocking are known not to block.
+    public private(set) var modeledPrefixes: Set<String> = []
     public private(set) var resourceAcquirers: [String: [String]] = [:]
     public private(set) var resourceReleasers: [String: [String]] = [:]
     /// C++ RAII guard classes: constructing one acquires (or releases) the GIL until the end of its scope.
@@ -206,6 +209,9 @@ public struct APIModel: Sendable {
     public mutating func merge(_ file: RulesFile) {
         sources.append(file.path)
         if let name = file.library {
+            for rule in file.functions {
+                if let prefix = APIModel.namePrefix(rule.name) { modeledPrefixes.insert(prefix) }
+            }
             libraries.append(LibraryRules(name: name, path: file.path,
                                           blocking: file.functions.filter(\.blocks).map(\.name).sorted(),
                                           callbacks: file.functions.filter { $0.callbackThread != nil }.map(\.name).sorted()))
@@ -262,9 +268,19 @@ public struct APIModel: Sendable {
         return safeLocks.contains { Glob.matches($0, bare) || Glob.matches($0, lockText) }
     }
 
-    /// True when `name` is declared never to block (`never-blocks:`).
+    /// True when `name` is declared never to block (`never-blocks:`), or belongs to a library whose model
+    /// describes its blocking calls and does not list this one.
     public func neverBlocks(_ name: String) -> Bool {
-        neverBlocks.contains { Glob.matches($0, name) }
+        if let prefix = APIModel.namePrefix(name), modeledPrefixes.contains(prefix) { return true }
+        return neverBlocks.contains { Glob.matches($0, name) }
+    }
+
+    /// A C library's name prefix: up to and including the first underscore after at least two characters
+    /// (`sqlite3_step` → `sqlite3_`, `SSL_read` → `SSL_`); nil for names without one.
+    public static func namePrefix(_ name: String) -> String? {
+        guard let underscore = name.firstIndex(of: "_"), name.distance(from: name.startIndex, to: underscore) >= 2,
+              !name.hasPrefix("std::") else { return nil }
+        return String(name[...underscore])
     }
 
     /// True when calling `name` without holding the GIL is a fault.
