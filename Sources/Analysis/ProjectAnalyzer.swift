@@ -251,7 +251,7 @@ public struct ProjectAnalyzer {
 }
 
 /// Deviance: an outside function (no rule, not defined in the run, not `never-blocks:`) that the project calls
-/// with the GIL released at some of its call sites, and at no more sites otherwise, is one the project itself
+/// with the GIL released at two or more of its call sites, and at no more sites otherwise, is one the project itself
 /// treats as slow or blocking: the call sites where it holds the GIL are the odd ones out. Gives each such
 /// function with the first place the project releases around it.
 func inferBlocking(_ released: [String: Set<SourceLocation>], cfgs: [FunctionCFG], model: APIModel,
@@ -269,7 +269,9 @@ func inferBlocking(_ released: [String: Set<SourceLocation>], cfgs: [FunctionCFG
     for (name, places) in candidates {
         let all = sites[name] ?? places
         let others = all.subtracting(places)
-        guard !others.isEmpty, places.count >= others.count, let first = places.min() else { continue }
+        // Two released sites at least: one release around a call (a free, a reset, done in passing) is too little
+        // evidence to call every other site of it a fault.
+        guard !others.isEmpty, places.count >= 2, places.count >= others.count, let first = places.min() else { continue }
         out[name] = first
     }
     return out
