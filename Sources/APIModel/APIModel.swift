@@ -252,6 +252,12 @@ public struct APIModel: Sendable {
 
     public func function(named name: String) -> FunctionRule? { functions[name] }
 
+    /// True when the rule comes from a library model (`rules/libs/`): a project's own function of the same
+    /// name (`static int compress(...)`) is not that library's.
+    public func isLibraryRule(_ rule: FunctionRule) -> Bool {
+        libraries.contains { $0.path == rule.origin.file }
+    }
+
     /// Forgets the deprecations that came after `target` (a project that supports Python 3.8 cannot yet use
     /// what replaced an API deprecated in 3.9). Deprecated at or before the target (and so also removed
     /// before it) stays reported.

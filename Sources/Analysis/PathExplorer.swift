@@ -606,7 +606,7 @@ public struct PathExplorer {
                             threadEntry: nil, summary: nil, callee: site.callee)
         }
         let name = site.qualifiedCallee ?? site.callee
-        if let rule = model.rule(for: site) {
+        if let rule = model.rule(for: site), site.isIndirect || !model.isLibraryRule(rule) || summaries(site.callee) == nil {
             return CallRule(effect: rule.effect, slot: rule.state ?? defaultSlot(rule.effect), requiresGIL: model.requiresGIL(rule.name),
                             blocks: rule.blocks, deprecated: rule.deprecated, threadEntry: rule.threadEntry,
                             summary: nil, callee: rule.name, forks: rule.forks)

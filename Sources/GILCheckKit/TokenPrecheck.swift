@@ -3,7 +3,8 @@ import Foundation
 
 /// The identifiers that can start a finding, taken from the rules data.
 ///
-/// - primary: names the rules give a GIL effect, a GIL requirement, a deprecation, a thread entry or a guard,
+/// - primary: names the rules give a GIL effect, a GIL requirement, a deprecation, a thread entry, a callback
+///   registration (its callback starts without the GIL in whichever file defines it) or a guard,
 ///   and the `requires-gil` patterns (`Py*`, `_Py*`, `pybind11::*`), plus Python's object fields (`ob_*`, `tp_*`).
 ///   A file (with the local headers it includes) that has none of these has no GIL event of its own.
 /// - blocking: names that only block (`pthread_mutex_lock`, `read`). Blocking is a finding only while the GIL
@@ -21,6 +22,7 @@ struct PrecheckVocabulary: Sendable {
         }
         for (name, rule) in model.functions {
             let onlyBlocksOrStops = rule.gil == nil && rule.deprecated == nil && rule.threadEntry == nil
+                && rule.callbackThread == nil
                 && (rule.effect == nil || rule.effect == .noreturn)
             if onlyBlocksOrStops {
                 if rule.blocks { blocking.formUnion(components(name)) }
