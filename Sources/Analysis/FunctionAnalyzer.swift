@@ -28,7 +28,7 @@ public final class TranslationUnitAnalyzer {
     /// slots), which start with the GIL held when Python calls them, and the functions its file-scope
     /// initializers store into function pointers (`static struct hooks up = { up_get, up_put };`).
     public func collectUnit(_ tu: TranslationUnit, include: (String) -> Bool)
-        -> (cfgs: [FunctionCFG], pythonEntries: [PythonEntryReference], pointerStores: [PointerStore]) {
+        -> (cfgs: [FunctionCFG], pythonEntries: [PythonEntryReference], pointerStores: [PointerStore], moduleFindings: [Diagnostic]) {
         let facts = TypeFacts()
         let macros = MacroUses(tu)
         var cfgs: [FunctionCFG] = []
@@ -64,14 +64,15 @@ public final class TranslationUnitAnalyzer {
         visit(tu.root)
         let unit = tu.root.spelling
         for i in cfgs.indices { cfgs[i].unit = unit }
-        return (cfgs, pythonEntryReferences(tu, include: include), FunctionPointers.fileScope(tu, include: include))
+        return (cfgs, pythonEntryReferences(tu, include: include), FunctionPointers.fileScope(tu, include: include),
+                ModuleGIL.findings(tu, include: include))
     }
 
     /// Analyzes one translation unit on its own (summaries across its functions only).
     public func analyze(_ tu: TranslationUnit, include: (String) -> Bool) -> Result {
-        let (cfgs, entries, stores) = collectUnit(tu, include: include)
+        let (cfgs, entries, stores, modules) = collectUnit(tu, include: include)
         return Result(diagnostics: ProjectAnalyzer(model: model, limits: limits).analyze(cfgs, pythonEntries: entries,
-                                                                                          pointerStores: stores),
+                                                                                          pointerStores: stores) + modules,
                       functions: cfgs.count)
     }
 

@@ -9,6 +9,8 @@ public enum RuleCatalog {
         case .criticalSectionLeak, .criticalSectionMismatch, .pymutexLeak, .pymutexUnlockWithoutLock,
              .threadStateTokenLeak, .interpreterGuardLeak:
             return ResourceRules.info(id)
+        case .missingModGIL:
+            return ModuleGIL.info(id)
         case .ensureLeak:
             return RuleInfo(
                 id: id.rawValue, severity: .error,

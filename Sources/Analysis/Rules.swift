@@ -13,6 +13,7 @@ public enum RuleID: String, CaseIterable, Sendable {
     case finalizeWithoutGIL = "finalize-without-gil"
     case initHoldsGIL = "init-holds-gil"
     case interpreterGuardLeak = "interpreter-guard-leak"
+    case missingModGIL = "missing-mod-gil"
     case nestedRelease = "nested-release"
     case pymutexLeak = "pymutex-leak"
     case pymutexUnlockWithoutLock = "pymutex-unlock-without-lock"
@@ -24,4 +25,7 @@ public enum RuleID: String, CaseIterable, Sendable {
     case unusedSuppression = "unused-suppression"
 
     public var info: RuleInfo { RuleCatalog.info(self) }
+
+    /// Reported only in free-threading mode (`--free-threading`, `free-threading: true` in .gilcheck.yml).
+    public var freeThreadingOnly: Bool { self == .missingModGIL }
 }

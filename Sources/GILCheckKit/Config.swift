@@ -15,6 +15,7 @@ import Yams
 ///   release-order: error           # error | warning | note
 /// rules-files: [tools/gil-wrappers.yml]      # relative to this file
 /// python-version: "3.11"           # oldest Python the project supports (deprecated-gil-api)
+/// free-threading: true              # also the checks for porting to free-threaded CPython (missing-mod-gil)
 /// exclude: ["third_party/*", "*.pb.c"]       # fnmatch globs, relative to this file or by base name
 /// thread-entries: [audio_callback]           # project functions that run on threads without the GIL
 /// ```
@@ -27,12 +28,15 @@ public struct GILCheckConfig: Sendable, Equatable {
     /// Absolute paths.
     public var rulesFiles: [String] = []
     public var pythonVersion: String?
+    /// Free-threading mode (`free-threading: true`).
+    public var freeThreading: Bool?
     public var exclude: [String] = []
     /// The project's own thread entry points and foreign-thread callbacks (function names).
     public var threadEntries: [String] = []
 
     public static let fileName = ".gilcheck.yml"
-    static let topKeys = ["version", "rules", "severity", "rules-files", "python-version", "exclude", "thread-entries"]
+    static let topKeys = ["version", "rules", "severity", "rules-files", "python-version", "free-threading", "exclude",
+                          "thread-entries"]
 
     public init() {}
 
@@ -162,6 +166,9 @@ public struct GILCheckConfig: Sendable, Equatable {
                     throw fail(value, "python-version must be a version like \"3.11\" or null, not '\(value.string ?? "?")'")
                 }
                 config.pythonVersion = scalar.string
+            case "free-threading":
+                guard let b = value.bool else { throw fail(value, "free-threading must be true or false, not '\(value.string ?? "?")'") }
+                config.freeThreading = b
             case "exclude":
                 config.exclude = try strings(value, key)
             case "thread-entries":
@@ -180,6 +187,7 @@ public struct GILCheckConfig: Sendable, Equatable {
         options.severities.merge(severity) { _, new in new }
         options.rulesFiles = rulesFiles + options.rulesFiles
         if let pythonVersion { options.pythonVersion = pythonVersion }
+        if let freeThreading { options.freeThreading = freeThreading }
         options.threadEntries += threadEntries.filter { !options.threadEntries.contains($0) }
         if !exclude.isEmpty {
             options.configExcludes = exclude
@@ -206,6 +214,7 @@ public struct GILCheckConfig: Sendable, Equatable {
         }
         out += "rules-files: \(list(options.rulesFiles.map { absolutize($0) }))\n"
         out += "python-version: \(options.pythonVersion.map { "\"\($0)\"" } ?? "null")\n"
+        out += "free-threading: \(options.freeThreading)\n"
         out += "exclude: \(list(options.configExcludes + options.excludes))\n"
         out += "thread-entries: \(list(options.threadEntries))\n"
         return out

@@ -28,6 +28,8 @@ public struct LintOptions: Sendable {
     public var severities: [String: Severity] = [:]
     /// The oldest Python the project supports, for deprecated-gil-api.
     public var pythonVersion: String?
+    /// Free-threading mode (`--free-threading`, `free-threading: true`): the checks for porting to 3.13t+.
+    public var freeThreading = false
     /// Functions of the project that start on threads without the GIL (`thread-entries:` in .gilcheck.yml).
     public var threadEntries: [String] = []
     public var reportUnusedSuppressions = false
@@ -271,6 +273,7 @@ public final class LintSession {
                                                                 workers: workers) { _, _, findings in
             progress?(LintProgress(filesDone: jobs.count, filesTotal: jobs.count, findings: findings))
         }
+        diagnostics += results.compactMap { $0?.moduleFindings }.flatMap { $0 }
         timing.lap("analysis")
         for i in diagnostics.indices {
             if let level = options.severities[diagnostics[i].ruleId] { diagnostics[i].severity = level }
@@ -304,6 +307,8 @@ public final class LintSession {
 
     private func isEnabled(_ d: Diagnostic) -> Bool {
         if options.disabledRules.contains(d.ruleId) { return false }
+        // Free-threading porting checks speak only when asked for.
+        if !options.freeThreading, RuleID(rawValue: d.ruleId)?.freeThreadingOnly == true { return false }
         if let only = options.enabledRules { return only.contains(d.ruleId) }
         return true
     }
@@ -324,6 +329,8 @@ struct UnitResult: Sendable {
     var pythonEntries: [PythonEntryReference] = []
     /// The functions its file-scope initializers store into function pointers.
     var pointerStores: [PointerStore] = []
+    /// Module-level findings (missing-mod-gil).
+    var moduleFindings: [Diagnostic] = []
     var errors: [Diagnostic]
     var status: ExitStatus
     /// Absolute paths.
@@ -360,11 +367,12 @@ struct UnitParser: Sendable {
         defer { timing?.add("  CFG lowering (sum over workers)", since: lowerStart) }
         let foreign = pythonIncludes + pythonDirectories(in: own)
         let mainFile = job.absolutePath
-        let (cfgs, pythonEntries, pointerStores) = TranslationUnitAnalyzer(model: model).collectUnit(tu) { path in
+        let (cfgs, pythonEntries, pointerStores, moduleFindings) = TranslationUnitAnalyzer(model: model).collectUnit(tu) { path in
             // The input itself and the project's own headers; never Python's or the system's.
             absolutize(path) == mainFile || !foreign.contains { path.hasPrefix($0) || absolutize(path).hasPrefix($0) }
         }
-        return UnitResult(cfgs: cfgs, pythonEntries: pythonEntries, pointerStores: pointerStores, errors: parserErrors, status: parserErrors.isEmpty ? .clean : .inputNotAnalyzed,
+        return UnitResult(cfgs: cfgs, pythonEntries: pythonEntries, pointerStores: pointerStores,
+                          moduleFindings: moduleFindings, errors: parserErrors, status: parserErrors.isEmpty ? .clean : .inputNotAnalyzed,
                           included: tu.includedFiles.map { absolutize($0) })
     }
 

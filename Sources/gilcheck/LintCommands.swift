@@ -34,6 +34,8 @@ struct SelectionOptions: ParsableArguments {
     var excludes: [String] = []
     @Option(name: .customLong("python-version"), help: ArgumentHelp("The oldest Python the project supports, e.g. 3.11: APIs deprecated after it are not reported.", valueName: "x.y"))
     var pythonVersion: String?
+    @Flag(name: .customLong("free-threading"), help: "Also run the checks for porting to free-threaded CPython (3.13t+): missing-mod-gil.")
+    var freeThreading = false
 
     /// The config file (given or found) applied to `options`, then the flags over it.
     func resolve(into options: inout LintOptions, start: String) throws -> String? {
@@ -55,6 +57,7 @@ struct SelectionOptions: ParsableArguments {
             guard PythonVersion(pythonVersion) != nil else { throw LintError.badOption("--python-version '\(pythonVersion)' is not like 3.11") }
             options.pythonVersion = pythonVersion
         }
+        if freeThreading { options.freeThreading = true }
         return path
     }
 }

@@ -38,6 +38,8 @@ struct CorpusCase: CustomStringConvertible, Sendable {
     var relativePath: String
     var clangArguments: [String] = []
     var rulesFiles: [String] = []
+    /// `// gilcheck-free-threading`: lint in free-threading mode (missing-mod-gil).
+    var freeThreading = false
 
     var description: String { relativePath }
 
@@ -74,6 +76,7 @@ struct CorpusCase: CustomStringConvertible, Sendable {
                     arg.hasPrefix("-I") && !arg.hasPrefix("-I/") ? "-I" + dir + "/" + arg.dropFirst(2) : String(arg)
                 }
             }
+            if s.contains("// gilcheck-free-threading") { directives.freeThreading = true }
             if let r = s.range(of: "// gilcheck-rules:") {
                 let dir = (path as NSString).deletingLastPathComponent
                 directives.rulesFiles += s[r.upperBound...].split(separator: " ").map { dir + "/" + $0 }

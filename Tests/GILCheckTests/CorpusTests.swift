@@ -27,9 +27,10 @@ struct CorpusTests {
     @Test("each corpus case gives exactly the findings written in it", .tags(.corpus), arguments: cases)
     func corpusCase(_ c: CorpusCase) throws {
         let (directives, expectations, notes) = try c.parse()
-        let session = try LintSession(options: LintOptions(
-            inputs: [c.path], clangArguments: directives.clangArguments, rulesFiles: directives.rulesFiles,
-            pythonIncludes: pythonIncludes))
+        var options = LintOptions(inputs: [c.path], clangArguments: directives.clangArguments,
+                                  rulesFiles: directives.rulesFiles, pythonIncludes: pythonIncludes)
+        options.freeThreading = directives.freeThreading
+        let session = try LintSession(options: options)
         let outcome = session.run()
         #expect(outcome.run.inputErrors.isEmpty, Comment(rawValue: "\(c.relativePath) did not parse: \(outcome.run.inputErrors.map(\.message))"))
         let problems = mismatches(findings: outcome.run.diagnostics, expectations: expectations, notes: notes)
