@@ -83,6 +83,37 @@ private func leakingFunction(_ name: String) -> String {
     """
 }
 
+/// Generated code that nests deeper than libclang's own 8 MB parse thread can take, each with the clang flags
+/// it needs. The texts are built by the tests, never stored.
+struct DeepInput: CustomStringConvertible, Sendable {
+    var name: String
+    var body: @Sendable () -> String
+    var flags: [String] = []
+    var description: String { name }
+
+    static let all: [DeepInput] = [
+        DeepInput(name: "a sum of 50,000 terms") {
+            "int deep(int x) { return " + Array(repeating: "x", count: 50_000).joined(separator: " + ") + "; }\n"
+        },
+        DeepInput(name: "an else-if chain of 10,000") {
+            "int deep(int x) {\n    if (x == 0) return 0;\n"
+                + (1..<10_000).map { "    else if (x == \($0)) return \($0);\n" }.joined() + "    return -1;\n}\n"
+        },
+        DeepInput(name: "100,000 comma operands") {
+            "int deep(int x) { return (" + Array(repeating: "x", count: 100_000).joined(separator: ", ") + "); }\n"
+        },
+        DeepInput(name: "20,000 && operands") {
+            "int deep(int x) { return " + Array(repeating: "x", count: 20_000).joined(separator: " && ") + "; }\n"
+        },
+        DeepInput(name: "10,000 nested blocks with a raised -fbracket-depth", body: nestedBlocks, flags: ["-fbracket-depth=20000"]),
+    ]
+
+    /// `void deep(void) {{{...}}}`, 10,000 deep.
+    @Sendable static func nestedBlocks() -> String {
+        "void deep(void) " + String(repeating: "{", count: 10_000) + String(repeating: "}", count: 10_000) + "\n"
+    }
+}
+
 @Suite("Nothing a user feeds lint crashes it, hangs it or misleads")
 struct RobustnessTests {
     // MARK: - YAML
@@ -116,6 +147,46 @@ struct RobustnessTests {
         let r = try runBounded(["lint", "--config", "big.yml", "a.c"], cwd: dir, timeout: 30)
         #expect(r.status == 2, Comment(rawValue: r.summary))
         #expect(r.err.contains("big.yml: cannot read the config file: it is"), Comment(rawValue: r.err))
+    }
+
+    // MARK: - Deep code and crashes
+
+    @Test("deep generated code is analyzed like any other file, never a signal", arguments: DeepInput.all)
+    func deepCode(_ input: DeepInput) throws {
+        let dir = try temporaryProject(["deep.c": leakingFunction("leaks") + input.body()])
+        let r = try runBounded(["lint", "deep.c", "--"] + input.flags, cwd: dir, timeout: 60)
+        #expect(!r.signaled && !r.timedOut && r.status == 1, Comment(rawValue: r.summary))
+        #expect(r.out.contains("[ensure-leak]"), Comment(rawValue: r.out))
+    }
+
+    @Test("a file that crashes the analysis is reported as not analyzed; the other files' findings are reported and -o is replaced")
+    func oneCrashingFileAmongGoodOnes() throws {
+        // The worker stack is made small so that the nested blocks overflow it: a real SIGSEGV inside
+        // clang_parseTranslationUnit2, on one of our threads.
+        let dir = try temporaryProject(["src/a.c": leakingFunction("a"), "src/b.c": leakingFunction("b"),
+                                        "src/bad.c": leakingFunction("bad") + DeepInput.nestedBlocks(),
+                                        "report.json": "stale report of an earlier run\n"])
+        let r = try runBounded(["lint", "--worker-stack-mib", "8", "--format", "json", "-o", "report.json", "src",
+                                "--", "-fbracket-depth=20000"], cwd: dir, timeout: 60)
+        #expect(!r.signaled && r.status == 3, Comment(rawValue: r.summary))
+        #expect(r.err.contains("src/bad.c") && r.err.contains("crashed"), Comment(rawValue: r.err))
+        let report = try String(contentsOf: dir.appendingPathComponent("report.json"), encoding: .utf8)
+        let json = try JSONSerialization.jsonObject(with: Data(report.utf8)) as? [String: Any]
+        let findings = json?["findings"] as? [[String: Any]] ?? []
+        #expect(Set(findings.compactMap { $0["function"] as? String }) == ["a", "b"], Comment(rawValue: report))
+        let errors = json?["errors"] as? [[String: Any]] ?? []
+        #expect(errors.count == 1 && (errors.first?["file"] as? String ?? "").hasSuffix("src/bad.c")
+                && (errors.first?["message"] as? String ?? "").contains("not analyzed"), Comment(rawValue: report))
+    }
+
+    @Test("an internal failure exits 4 with a message and leaves no stale -o report")
+    func internalFailure() throws {
+        let dir = try temporaryProject(["a.c": leakingFunction("a"), "report.txt": "stale report of an earlier run\n"])
+        let r = try runBounded(["lint", "--debug-crash", "-o", "report.txt", "a.c"], cwd: dir, timeout: 60)
+        #expect(!r.signaled && r.status == 4, Comment(rawValue: r.summary))
+        #expect(r.err.contains("gilcheck: internal error"), Comment(rawValue: r.err))
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("report.txt").path))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted() == ["a.c"])
     }
 
     // MARK: - Messages
