@@ -94,6 +94,8 @@ public struct LintStatistics: Sendable, Equatable {
     public var baselined = 0
     /// Files named on the command line that the compilation database does not list (parsed with the `--` flags).
     public var notInDatabase: [String] = []
+    /// Files found in directories that were skipped because they are not regular files, with what they are.
+    public var skippedNotRegular: [String] = []
     public var workers = 1
 }
 
@@ -156,7 +158,11 @@ public final class LintSession {
             matchers.append(ExcludeMatcher(patterns: options.configExcludes, configDirectory: options.configDirectory))
         }
         let collector = InputCollector(excludes: matchers, arguments: options.clangArguments)
-        guard let database else { return collector.collect(options.inputs) }
+        guard let database else {
+            let result = collector.collect(options.inputs)
+            stats.skippedNotRegular = result.skipped.map { "\($0.path): skipped: \($0.kind), not a regular file" }
+            return result
+        }
         // Database entries are absolute: --exclude patterns are tried relative to the current directory.
         let root = FileManager.default.currentDirectoryPath
         var entries = database.entries.filter { !collector.isExcluded($0.file, root: root) }
@@ -181,7 +187,15 @@ public final class LintSession {
                 chosen.formUnion(matching.map(\.file))
             }
             entries = entries.filter { chosen.contains($0.file) }
-            result.jobs += collector.collect(extra).jobs
+            let named = collector.collect(extra)
+            result.jobs += named.jobs
+            result.errors += named.errors
+        }
+        // An entry naming a FIFO or a device would block the parse: refused like a file named on the command line.
+        entries = entries.filter { entry in
+            guard let kind = nonRegularKind(entry.file) else { return true }
+            result.errors.append(inputError(entry.file, notRegularMessage(entry.file, kind)))
+            return false
         }
         result.jobs = entries.map {
             SourceJob(path: $0.file, arguments: $0.arguments + options.clangArguments, isHeader: SourceKind.isHeader($0.file))

@@ -87,8 +87,9 @@ struct Lint: ParsableCommand {
             `// gilcheck: ignore[rule-id] reason` on its line or the line before.
 
             Exit status: 0 no findings; 1 findings; 2 usage or configuration error (bad flag, bad rules, config \
-            or baseline file, missing input); 3 an input could not be analyzed (parse errors; other files are \
-            still analyzed); 4 internal error.
+            or baseline file, missing input, an input that is a FIFO or device); 3 an input could not be analyzed \
+            (parse errors, or analyzing it crashed; the other files are still analyzed and reported); 4 internal \
+            error.
             """)
 
     @Argument(help: "C or C++ files and directories.") var files: [String] = []
@@ -215,6 +216,7 @@ struct Lint: ParsableCommand {
         files += ", \(s.skippedByPrecheck) skipped by the pre-check (no identifier the rules know); \(s.workers) worker\(s.workers == 1 ? "" : "s")"
         lines.append(files)
         for f in s.notInDatabase { lines.append("\(f) is not in the compilation database: parsed with the flags after --") }
+        lines += s.skippedNotRegular
         lines.append("\(findings) finding\(findings == 1 ? "" : "s") reported, \(s.suppressed) suppressed inline, \(s.baselined) accepted by the baseline")
         FileHandle.standardError.write(Data(lines.map { "gilcheck: " + $0 + "\n" }.joined().utf8))
     }

@@ -189,6 +189,50 @@ struct RobustnessTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted() == ["a.c"])
     }
 
+    // MARK: - Inputs that are not regular files
+
+    @Test("a FIFO named on the command line is refused with exit 2 and a clear message, at once")
+    func namedFIFO() throws {
+        let dir = try temporaryProject(["a.c": leakingFunction("a")])
+        #expect(mkfifo(dir.appendingPathComponent("pipe.c").path, 0o644) == 0)
+        let r = try runBounded(["lint", "a.c", "pipe.c"], cwd: dir, timeout: 20)
+        #expect(!r.timedOut && r.status == 2, Comment(rawValue: r.summary))
+        // The text report carries input problems with the findings (other formats print them on stderr).
+        #expect(r.out.contains("pipe.c: error: pipe.c is a FIFO, not a regular file"), Comment(rawValue: r.out))
+        #expect(r.out.contains("a.c:") && r.out.contains("[ensure-leak]"), Comment(rawValue: r.out))
+        let device = try runBounded(["lint", "/dev/zero"], cwd: dir, timeout: 20)
+        #expect(!device.timedOut && device.status == 2, Comment(rawValue: device.summary))
+        #expect(device.out.contains("/dev/zero is a device, not a regular file"), Comment(rawValue: device.out))
+    }
+
+    @Test("a FIFO found in a directory is skipped, with a --verbose note, and the other files are analyzed")
+    func fifoInDirectory() throws {
+        let dir = try temporaryProject(["src/a.c": leakingFunction("a")])
+        #expect(mkfifo(dir.appendingPathComponent("src/pipe.c").path, 0o644) == 0)
+        let r = try runBounded(["lint", "--verbose", "src"], cwd: dir, timeout: 20)
+        #expect(!r.timedOut && r.status == 1, Comment(rawValue: r.summary))
+        #expect(r.out.contains("src/a.c:") && !r.out.contains("pipe.c"), Comment(rawValue: r.out))
+        #expect(r.err.contains("src/pipe.c: skipped: a FIFO, not a regular file"), Comment(rawValue: r.err))
+        let quiet = try runBounded(["lint", "src"], cwd: dir, timeout: 20)
+        #expect(!quiet.timedOut && quiet.status == 1 && !quiet.err.contains("pipe.c"), Comment(rawValue: quiet.summary))
+    }
+
+    @Test("a compilation database entry naming a FIFO is refused with exit 2; the other entries are analyzed")
+    func fifoInDatabase() throws {
+        let dir = try temporaryProject(["src/a.c": leakingFunction("a")])
+        #expect(mkfifo(dir.appendingPathComponent("src/pipe.c").path, 0o644) == 0)
+        let entries = ["a.c", "pipe.c"].map {
+            "{\"directory\": \"\(dir.path)/src\", \"file\": \"\($0)\", \"arguments\": [\"cc\", \"-c\", \"\($0)\"]}"
+        }
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("build"), withIntermediateDirectories: true)
+        try ("[" + entries.joined(separator: ",") + "]").write(to: dir.appendingPathComponent("build/compile_commands.json"),
+                                                              atomically: true, encoding: .utf8)
+        let r = try runBounded(["lint", "-p", "build", "--format", "json"], cwd: dir, timeout: 20)
+        #expect(!r.timedOut && r.status == 2, Comment(rawValue: r.summary))
+        #expect(r.err.contains("src/pipe.c is a FIFO, not a regular file"), Comment(rawValue: r.err))
+        #expect(r.out.contains("src/a.c") && r.out.contains("\"ensure-leak\""), Comment(rawValue: r.out))
+    }
+
     // MARK: - Messages
 
     @Test("rules-files naming a FIFO, a device or a directory: exit 2 naming the file, the key and what is expected")
