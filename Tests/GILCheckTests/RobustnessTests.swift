@@ -233,6 +233,34 @@ struct RobustnessTests {
         #expect(r.out.contains("src/a.c") && r.out.contains("\"ensure-leak\""), Comment(rawValue: r.out))
     }
 
+    // MARK: - The pre-check
+
+    @Test("a file the pre-check cannot tokenize cleanly is parsed, and reported with exit 3 when it is broken",
+          arguments: [
+              ("an unterminated comment", "int x;\n/* the comment never ends\nint f(void) { return 0; }\n"),
+              ("an unterminated string", "const char *s = \"never ends;\nint f(void) { return 0; }\n"),
+              ("an unterminated character literal", "int c = 'x;\nint f(void) { return 0; }\n"),
+              ("an #if without #endif", "#if 1\nint f(void) { return 0; }\n"),
+              ("an #endif without #if", "int f(void) { return 0; }\n#endif\n"),
+              ("an unterminated raw string", "const char *s = R\"x(never ends;\nint f() { return 0; }\n"),
+          ])
+    func precheckDoesNotHideParseErrors(_ kind: String, _ text: String) throws {
+        let name = text.contains("R\"") ? "broken.cpp" : "broken.c"
+        let dir = try temporaryProject([name: text])
+        let r = try runBounded(["lint", name], cwd: dir, timeout: 30)
+        #expect(r.status == 3, Comment(rawValue: "\(kind): \(r.summary)"))
+        #expect(r.out.contains("[gilcheck-parse-error]"), Comment(rawValue: "\(kind): \(r.out)"))
+    }
+
+    @Test("text the pre-check cannot tokenize cleanly but clang accepts is parsed and gives no error")
+    func precheckUncleanButValid() throws {
+        // An apostrophe in an #error line of a skipped block: clang does not lex it as a literal.
+        let dir = try temporaryProject(["ok.c": "#if 0\n#error don't build this\n#endif\nint f(void) { return 0; }\n"])
+        let r = try runBounded(["lint", "--verbose", "ok.c"], cwd: dir, timeout: 30)
+        #expect(r.status == 0, Comment(rawValue: r.summary))
+        #expect(r.err.contains("1 file: 1 parsed"), Comment(rawValue: r.err))
+    }
+
     // MARK: - Messages
 
     @Test("rules-files naming a FIFO, a device or a directory: exit 2 naming the file, the key and what is expected")
