@@ -1,5 +1,6 @@
 import APIModel
 import ArgumentParser
+import Diagnostics
 import Foundation
 import TraceReport
 
@@ -133,9 +134,9 @@ struct TraceOptions: ParsableArguments {
             removeLogs = keepLogs == nil
             let watchFile = logDirectory + "/gilcheck.watch"
             do {
-                try watchList(model: model).write(toFile: watchFile, atomically: true, encoding: .utf8)
+                try OutputFile.write(watchList(model: model), to: watchFile)
             } catch {
-                traceFail(.internalError, "cannot write \(watchFile): \(error.localizedDescription)")
+                traceFail(.internalError, "\(error)")
             }
             var childEnvironment = environment
             let preload = environment["LD_PRELOAD"].flatMap { $0.isEmpty ? nil : $0 }
@@ -177,15 +178,15 @@ struct TraceOptions: ParsableArguments {
         let text = format.render(runReport)
         do {
             if let report {
-                try text.write(toFile: report, atomically: true, encoding: .utf8)
+                try OutputFile.write(text, to: report)
             } else {
                 FileHandle.standardOutput.write(Data(text.utf8))
             }
             if let timeline {
-                try TimelineSVG().render(runReport).write(toFile: timeline, atomically: true, encoding: .utf8)
+                try OutputFile.write(TimelineSVG().render(runReport), to: timeline)
             }
         } catch {
-            traceFail(.usage, "cannot write the report: \(error.localizedDescription)")
+            traceFail(.usage, "\(error)")
         }
         if removeLogs { try? FileManager.default.removeItem(atPath: logDirectory) }
 

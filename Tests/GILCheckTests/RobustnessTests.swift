@@ -261,6 +261,38 @@ struct RobustnessTests {
         #expect(r.err.contains("1 file: 1 parsed"), Comment(rawValue: r.err))
     }
 
+    // MARK: - Output files
+
+    /// The permission bits of `path`.
+    static func mode(_ path: String) -> mode_t {
+        var info = stat()
+        return stat(path, &info) == 0 ? info.st_mode & 0o7777 : 0
+    }
+
+    @Test("under umask 000 the report and the baseline are created 0644, and an existing report loses write bits for others")
+    func outputModes() throws {
+        let dir = try temporaryProject(["a.c": leakingFunction("a")])
+        let r = try runBounded(["lint", "--format", "json", "-o", "report.json", "--write-baseline", "base.json", "a.c"],
+                               cwd: dir, timeout: 60, shell: "umask 000")
+        #expect(r.status == 0, Comment(rawValue: r.summary))
+        #expect(Self.mode(dir.appendingPathComponent("report.json").path) == 0o644)
+        #expect(Self.mode(dir.appendingPathComponent("base.json").path) == 0o644)
+        #expect(chmod(dir.appendingPathComponent("report.json").path, 0o666) == 0)
+        let again = try runBounded(["lint", "--format", "json", "-o", "report.json", "a.c"], cwd: dir, timeout: 60, shell: "umask 000")
+        #expect(again.status == 1, Comment(rawValue: again.summary))
+        #expect(Self.mode(dir.appendingPathComponent("report.json").path) == 0o644)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted() == ["a.c", "base.json", "report.json"])
+    }
+
+    @Test("-o /dev/stdout is written in place, never replaced")
+    func outputToDevice() throws {
+        let dir = try temporaryProject(["a.c": leakingFunction("a")])
+        let r = try runBounded(["lint", "-o", "/dev/stdout", "a.c"], cwd: dir, timeout: 60)
+        #expect(r.status == 1 && r.out.contains("[ensure-leak]"), Comment(rawValue: r.summary))
+        var info = stat()
+        #expect(stat("/dev/null", &info) == 0 && (info.st_mode & S_IFMT) == S_IFCHR)
+    }
+
     // MARK: - Messages
 
     @Test("rules-files naming a FIFO, a device or a directory: exit 2 naming the file, the key and what is expected")

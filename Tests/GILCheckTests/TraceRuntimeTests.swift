@@ -214,6 +214,28 @@ struct TraceRuntimeTests {
         }
     }
 
+    @Test("under umask 000 the report, the SVG timeline, the --keep-logs directories and their files are not writable by others")
+    func outputModes() throws {
+        let work = try temporaryWorkDirectory()
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        // `sh -c 'umask 000; exec gilcheck ARGS...'`
+        let r = try runBounded("/bin/sh", ["-c", "umask 000; exec \"$0\" \"$@\"", try gilcheckBinary(), "trace", "--format", "json",
+                                           "--report", "r.json", "--timeline", "t.svg", "--keep-logs", "logs/run1",
+                                           "--", systemPython, "-c", "pass"], cwd: work)
+        #expect(r.status == 0, Comment(rawValue: r.err))
+        func mode(_ path: String) -> mode_t {
+            var info = stat()
+            return stat(work + "/" + path, &info) == 0 ? info.st_mode & 0o7777 : 0
+        }
+        #expect(mode("r.json") == 0o644)
+        #expect(mode("t.svg") == 0o644)
+        #expect(mode("logs") == 0o755)
+        #expect(mode("logs/run1") == 0o755)
+        let kept = try FileManager.default.contentsOfDirectory(atPath: work + "/logs/run1")
+        #expect(!kept.isEmpty)
+        for name in kept { #expect(mode("logs/run1/" + name) & 0o022 == 0, Comment(rawValue: "\(name): \(String(mode("logs/run1/" + name), radix: 8))")) }
+    }
+
     @Test("a sampled run still counts every acquisition of every thread exactly")
     func exactCountsWhenSampled() throws {
         let work = try temporaryWorkDirectory()
