@@ -43,6 +43,11 @@ public enum OutputFile {
             unlink(temporary)
             fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, fileMode)
         }
+        if fd < 0 && exists && (errno == EACCES || errno == EPERM || errno == EROFS) && access(target, W_OK) == 0 {
+            // A directory we may not create files in, holding a report we may write: the old way, in place.
+            try writeInPlace(data, to: target, shown: path, truncate: true)
+            return
+        }
         guard fd >= 0 else { throw WriteError(path: path, reason: String(cString: strerror(errno))) }
         var failure: Int32 = 0
         if exists { fchmod(fd, info.st_mode & fileMode) }
@@ -94,8 +99,8 @@ public enum OutputFile {
         return URL(fileURLWithPath: path).resolvingSymlinksInPath().path
     }
 
-    private static func writeInPlace(_ data: Data, to target: String, shown: String) throws {
-        let fd = open(target, O_WRONLY | O_CLOEXEC)
+    private static func writeInPlace(_ data: Data, to target: String, shown: String, truncate: Bool = false) throws {
+        let fd = open(target, O_WRONLY | O_CLOEXEC | (truncate ? O_TRUNC : 0))
         guard fd >= 0 else { throw WriteError(path: shown, reason: String(cString: strerror(errno))) }
         defer { close(fd) }
         guard writeAll(fd, data) else { throw WriteError(path: shown, reason: String(cString: strerror(errno))) }
