@@ -170,7 +170,9 @@ struct TraceOptions: ParsableArguments {
         let analyzer = TraceAnalyzer(options: TraceAnalysisOptions(longHoldMs: longHoldMs, enabledRules: enabled,
                                                                    disabledRules: disabled, baseDirectory: cwd),
                                      symbolizer: symbolizer)
-        let analysis = analyzer.analyze(logs: logs, warnings: warnings)
+        // No logs at all: every report format says so and carries status 4, as the exit status does.
+        let noLogs = logs.isEmpty ? TraceRunReport.noLogsWarning(fromLogs: fromLogs != nil ? logDirectory : nil) : nil
+        let analysis = analyzer.analyze(logs: logs, warnings: warnings + (noLogs.map { [$0] } ?? []))
         if termination == .exited(TraceFormat.watchdogExitStatus), analysis.watchdogFired { termination = .watchdog }
         let runReport = TraceRunReport(command: command.isEmpty ? (analysis.processes.first?.command ?? []) : command,
                                        termination: termination, analysis: analysis,
@@ -190,11 +192,7 @@ struct TraceOptions: ParsableArguments {
         }
         if removeLogs { try? FileManager.default.removeItem(atPath: logDirectory) }
 
-        if logs.isEmpty {
-            let why = fromLogs != nil ? "\(logDirectory) holds no gilcheck.*.trace logs"
-                : "the run left no trace logs: the program may be static, setuid, or may not have loaded the trace library (LD_PRELOAD)"
-            traceFail(.internalError, why)
-        }
+        if let noLogs { traceFail(.internalError, noLogs) }
         if let termination, termination.failed, format != .text || report != nil {
             FileHandle.standardError.write(Data("gilcheck: traced program: \(termination.description)\n".utf8))
         }
