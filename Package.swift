@@ -79,19 +79,21 @@ let package = Package(
             swiftSettings: clangFlags,
             linkerSettings: clangLink),
         .target(name: "Diagnostics"),
+        // Threads with large stacks and alternate signal stacks, and the record of which file each works on.
+        .target(name: "WorkerThreads"),
         .target(name: "APIModel", dependencies: [.product(name: "Yams", package: "Yams")]),
         .target(
             name: "Analysis",
-            dependencies: ["ClangSupport", "APIModel", "Diagnostics"],
+            dependencies: ["ClangSupport", "APIModel", "Diagnostics", "WorkerThreads"],
             swiftSettings: clangFlags),
         .target(
             name: "GILCheckKit",
-            dependencies: ["Analysis", "APIModel", "Diagnostics", "ClangSupport"],
+            dependencies: ["Analysis", "APIModel", "Diagnostics", "ClangSupport", "WorkerThreads"],
             swiftSettings: clangFlags),
         .executableTarget(
             name: "gilcheck",
             dependencies: [
-                "GILCheckKit", "ClangSupport",
+                "GILCheckKit", "ClangSupport", "WorkerThreads",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ] + tracerCLIDependencies,
             swiftSettings: clangFlags),

@@ -114,17 +114,26 @@ final class CFGBuilder {
     /// such join block per level; without this, paths reaching the end of an N-deep chain would be merged N
     /// times over (quadratic work on generated dispatch code).
     private func threadEmptyJumps() {
-        func final(_ start: Int) -> Int {
-            var target = start, hops = 0
-            while hops < blocks.count, blocks[target].elements.isEmpty, case .jump(let next) = blocks[target].terminator,
-                  next != target {
-                target = next
-                hops += 1
+        // Each chain of empty jumps is walked once: it stops at the first block already resolved, and every
+        // block on it takes the chain's end (a chain per block would be quadratic in a 10,000-deep `else if`).
+        // A cycle of empty blocks (`for (;;) {}`) ends at the block where it closes, which becomes a self-loop.
+        var resolved = Array(repeating: -1, count: blocks.count)
+        var onChain = Array(repeating: false, count: blocks.count)
+        for start in blocks.indices where resolved[start] < 0 {
+            var chain: [Int] = []
+            var b = start
+            var end = start
+            while true {
+                if resolved[b] >= 0 { end = resolved[b]; break }
+                guard !onChain[b], blocks[b].elements.isEmpty, case .jump(let next) = blocks[b].terminator, next != b
+                else { end = b; break }
+                onChain[b] = true
+                chain.append(b)
+                b = next
             }
-            return target
+            for c in chain { resolved[c] = end; onChain[c] = false }
+            if resolved[start] < 0 { resolved[start] = end }
         }
-        var resolved = Array(0..<blocks.count)
-        for b in blocks.indices where blocks[b].elements.isEmpty { resolved[b] = final(b) }
         for b in blocks.indices {
             switch blocks[b].terminator {
             case .jump(let t):

@@ -1,4 +1,5 @@
 import Foundation
+import WorkerThreads
 
 /// Runs `body(k)` for k in 0..<count on `workers` threads, each `k` only after every index of
 /// `dependencies[k]` (all lower than k) has finished; among the ready ones the lowest index goes first. Results
@@ -19,14 +20,12 @@ func runInDependencyOrder<R>(count: Int, dependencies: [[Int]], workers: Int, st
     let done = DispatchGroup()
     for _ in 0..<min(workers, count) {
         done.enter()
-        let thread = Thread {
+        WorkerThread.start(stackSize: stackSize) {
             while let k = state.take() {
                 state.complete(k, work.value(k))
             }
             done.leave()
         }
-        thread.stackSize = stackSize
-        thread.start()
     }
     done.wait()
     return state.results()

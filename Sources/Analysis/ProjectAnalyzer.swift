@@ -1,6 +1,7 @@
 import ClangSupport
 import APIModel
 import Diagnostics
+import WorkerThreads
 
 /// Analyzes the functions of a whole run together: callees first, so that each call of a function of the run
 /// is interpreted through that function's computed summary (acquires, releases a state passed in, needs the
@@ -94,31 +95,34 @@ public struct ProjectAnalyzer {
             progress?(finishedCount, cfgs.count, findingsSoFar)
         }) { [model, limits] k -> ([Diagnostic], FunctionSummary, [CallbackRegistration], [String: Set<SourceLocation>]) in
             let i = order[k]
-            var known: [String: FunctionSummary] = [:]
-            for site in cfgs[i].callSites where !site.isIndirect && known[site.callee] == nil {
-                if let j = target(site.callee, from: i), position[j] < k, let s = shared[j] { known[site.callee] = s }
-            }
-            var explorer = PathExplorer(cfg: cfgs[i], model: model, limits: limits, summaries: { known[$0] })
-            let found = explorer.run()
-            var summary = explorer.summary
-            if summary.effect != nil, summary.effectValues == nil {
-                refineByArgument(&summary, exits: explorer.exits, cfg: cfgs[i]) { facts in
-                    var again = PathExplorer(cfg: cfgs[i], model: model, limits: limits,
-                                             entry: EntryContext(assumptions: facts), summaries: { known[$0] })
-                    _ = again.run()
-                    return again.exits
+            // A crash from here on names the function's file (see CrashHandler in the CLI).
+            return CrashAttribution.working(on: cfgs[i].location.file) { () -> ([Diagnostic], FunctionSummary, [CallbackRegistration], [String: Set<SourceLocation>]) in
+                var known: [String: FunctionSummary] = [:]
+                for site in cfgs[i].callSites where !site.isIndirect && known[site.callee] == nil {
+                    if let j = target(site.callee, from: i), position[j] < k, let s = shared[j] { known[site.callee] = s }
                 }
-            }
-            if summary.blocks != nil {
-                summary.blocksArgument = blockingArgument(cfgs[i]) { facts in
-                    var again = PathExplorer(cfg: cfgs[i], model: model, limits: limits,
-                                             entry: EntryContext(assumptions: facts), summaries: { known[$0] })
-                    _ = again.run()
-                    return again.summary.blocks != nil
+                var explorer = PathExplorer(cfg: cfgs[i], model: model, limits: limits, summaries: { known[$0] })
+                let found = explorer.run()
+                var summary = explorer.summary
+                if summary.effect != nil, summary.effectValues == nil {
+                    refineByArgument(&summary, exits: explorer.exits, cfg: cfgs[i]) { facts in
+                        var again = PathExplorer(cfg: cfgs[i], model: model, limits: limits,
+                                                 entry: EntryContext(assumptions: facts), summaries: { known[$0] })
+                        _ = again.run()
+                        return again.exits
+                    }
                 }
+                if summary.blocks != nil {
+                    summary.blocksArgument = blockingArgument(cfgs[i]) { facts in
+                        var again = PathExplorer(cfg: cfgs[i], model: model, limits: limits,
+                                                 entry: EntryContext(assumptions: facts), summaries: { known[$0] })
+                        _ = again.run()
+                        return again.summary.blocks != nil
+                    }
+                }
+                shared[i] = summary
+                return (found, summary, explorer.releasedRegistrations, explorer.releasedOutsideCalls)
             }
-            shared[i] = summary
-            return (found, summary, explorer.releasedRegistrations, explorer.releasedOutsideCalls)
         }
         var summaries: [Int: FunctionSummary] = [:]
         var diagnostics: [Diagnostic] = []
@@ -139,7 +143,7 @@ public struct ProjectAnalyzer {
                 let lookup: (String) -> FunctionSummary? = { name in target(name, from: i).flatMap { summaries[$0] } }
                 var explorer = PathExplorer(cfg: cfgs[i], model: model, limits: limits, summaries: lookup,
                                             inferredBlocking: inferred)
-                diagnostics += explorer.run().filter { $0.ruleId == RuleID.blockingWithGIL.rawValue }
+                diagnostics += CrashAttribution.working(on: cfgs[i].location.file) { explorer.run() }.filter { $0.ruleId == RuleID.blockingWithGIL.rawValue }
             }
         }
 
@@ -199,7 +203,7 @@ public struct ProjectAnalyzer {
             var explorer = PathExplorer(cfg: cfgs[t], model: model, limits: limits,
                                         entry: EntryContext(gil: .released, threadOrigin: origin), summaries: lookup,
                                         inferredBlocking: inferred)
-            diagnostics += explorer.run()
+            diagnostics += CrashAttribution.working(on: cfgs[t].location.file) { explorer.run() }
         }
         // Functions that Python calls (method tables, type slots) start with the GIL held. Only that run sees
         // them held: their summaries, which their other callers use, stay those of an unknown entry. A function
@@ -217,7 +221,7 @@ public struct ProjectAnalyzer {
                                         entry: EntryContext(gil: .held, pythonOrigin: origin), summaries: lookup,
                                         inferredBlocking: inferred)
             guard explorer.hasBlockingCall else { continue }
-            diagnostics += explorer.run()
+            diagnostics += CrashAttribution.working(on: cfgs[t].location.file) { explorer.run() }
         }
         // init-holds-gil needs to know which thread entries take the GIL.
         let takesGIL: (Int) -> Bool = { t in
@@ -240,7 +244,7 @@ public struct ProjectAnalyzer {
             let entryTakes: (String) -> Bool = { name in target(name, from: i).map(takesGIL) ?? false }
             var explorer = PathExplorer(cfg: cfgs[i], model: model, limits: limits, summaries: lookup,
                                         entryTakesGIL: entryTakes, inferredBlocking: inferred)
-            diagnostics += explorer.run()
+            diagnostics += CrashAttribution.working(on: cfgs[i].location.file) { explorer.run() }
         }
         // The runs above can see one fault along different paths: keep the first report of each.
         var reported = Set<String>()

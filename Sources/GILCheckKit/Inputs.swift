@@ -74,6 +74,9 @@ struct InputCollector {
     struct Result {
         var jobs: [SourceJob] = []
         var errors: [Diagnostic] = []
+        /// Files found in directories that are not regular files (a FIFO would block the parse forever), with
+        /// what they are; `--verbose` lists them.
+        var skipped: [(path: String, kind: String)] = []
     }
 
     func collect(_ inputs: [String]) -> Result {
@@ -95,7 +98,15 @@ struct InputCollector {
                 var files: [String] = []
                 var visited = Set<String>()
                 walk(root, root: root, into: &files, visited: &visited)
-                for f in files.sorted() { add(f, header: SourceKind.isHeader(f)) }
+                for f in files.sorted() {
+                    if let kind = nonRegularKind(f) {
+                        result.skipped.append((f, kind))
+                    } else {
+                        add(f, header: SourceKind.isHeader(f))
+                    }
+                }
+            } else if let kind = nonRegularKind(input) {
+                result.errors.append(inputError(input, notRegularMessage(input, kind)))
             } else if !fm.isReadableFile(atPath: input) {
                 result.errors.append(inputError(input, "\(input) cannot be read (check its permissions)"))
             } else if !isExcluded(input, root: nil) {
@@ -123,6 +134,25 @@ struct InputCollector {
             }
         }
     }
+}
+
+/// What `path` is when it is not a regular file (following symbolic links): "a FIFO", "a device", "a socket";
+/// nil for a regular file, a directory, or a path that does not exist.
+func nonRegularKind(_ path: String) -> String? {
+    var info = stat()
+    guard stat(path, &info) == 0 else { return nil }
+    switch info.st_mode & S_IFMT {
+    case S_IFREG, S_IFDIR: return nil
+    case S_IFIFO: return "a FIFO"
+    case S_IFCHR, S_IFBLK: return "a device"
+    case S_IFSOCK: return "a socket"
+    default: return "not a regular file"
+    }
+}
+
+/// The input error for a named file that is not a regular file: reading it could block forever or never end.
+func notRegularMessage(_ path: String, _ kind: String) -> String {
+    "\(path) is \(kind), not a regular file: gilcheck reads only regular source files"
 }
 
 func inputError(_ file: String, _ message: String) -> Diagnostic {

@@ -1,4 +1,5 @@
 import Foundation
+import WorkerThreads
 
 private final class LargeStackBox<T>: @unchecked Sendable {
     var body: (() -> T)?
@@ -11,12 +12,10 @@ private final class LargeStackBox<T>: @unchecked Sendable {
 func withLargeStack<T>(bytes: Int = 1 << 30, _ body: @escaping () -> T) -> T {
     let box = LargeStackBox<T>()
     box.body = body
-    let thread = Thread {
+    WorkerThread.start(stackSize: bytes) {
         box.result = box.body?()
         box.done.signal()
     }
-    thread.stackSize = bytes
-    thread.start()
     box.done.wait()
     guard let result = box.result else { preconditionFailure("the analysis thread ended without a result") }
     return result

@@ -3,6 +3,7 @@ import Analysis
 import ClangSupport
 import Diagnostics
 import Foundation
+import WorkerThreads
 
 public struct LintOptions: Sendable {
     /// Files and directories; with `compileCommands`, they restrict the run to those entries.
@@ -37,6 +38,11 @@ public struct LintOptions: Sendable {
     public var baseline: String?
     /// Paths in baselines are relative to it (default: the current directory).
     public var baseDirectory: String?
+    /// Files an earlier attempt of this run crashed on (path → signal number): they are reported as not analyzed,
+    /// and neither parsed nor analyzed again.
+    public var crashedInputs: [String: Int32] = [:]
+    /// The stack of each parse worker, in bytes (nil: 1 GiB, reserved, not committed). Smaller only in tests.
+    public var parseStackSize: Int?
 
     public init(inputs: [String], clangArguments: [String] = [], rulesFiles: [String] = [],
                 pythonIncludes: [String]? = nil, enabledRules: Set<String>? = nil, disabledRules: Set<String> = []) {
@@ -90,6 +96,8 @@ public struct LintStatistics: Sendable, Equatable {
     public var baselined = 0
     /// Files named on the command line that the compilation database does not list (parsed with the `--` flags).
     public var notInDatabase: [String] = []
+    /// Files found in directories that were skipped because they are not regular files, with what they are.
+    public var skippedNotRegular: [String] = []
     public var workers = 1
 }
 
@@ -152,7 +160,11 @@ public final class LintSession {
             matchers.append(ExcludeMatcher(patterns: options.configExcludes, configDirectory: options.configDirectory))
         }
         let collector = InputCollector(excludes: matchers, arguments: options.clangArguments)
-        guard let database else { return collector.collect(options.inputs) }
+        guard let database else {
+            let result = collector.collect(options.inputs)
+            stats.skippedNotRegular = result.skipped.map { "\($0.path): skipped: \($0.kind), not a regular file" }
+            return result
+        }
         // Database entries are absolute: --exclude patterns are tried relative to the current directory.
         let root = FileManager.default.currentDirectoryPath
         var entries = database.entries.filter { !collector.isExcluded($0.file, root: root) }
@@ -177,7 +189,15 @@ public final class LintSession {
                 chosen.formUnion(matching.map(\.file))
             }
             entries = entries.filter { chosen.contains($0.file) }
-            result.jobs += collector.collect(extra).jobs
+            let named = collector.collect(extra)
+            result.jobs += named.jobs
+            result.errors += named.errors
+        }
+        // An entry naming a FIFO or a device would block the parse: refused like a file named on the command line.
+        entries = entries.filter { entry in
+            guard let kind = nonRegularKind(entry.file) else { return true }
+            result.errors.append(inputError(entry.file, notRegularMessage(entry.file, kind)))
+            return false
         }
         result.jobs = entries.map {
             SourceJob(path: $0.file, arguments: $0.arguments + options.clangArguments, isHeader: SourceKind.isHeader($0.file))
@@ -190,10 +210,18 @@ public final class LintSession {
         var stats = LintStatistics()
         var status = ExitStatus.clean
         let collected = sourceJobs(&stats)
-        let jobs = collected.jobs
         var inputErrors = collected.errors
         if !inputErrors.isEmpty { status = max(status, .usage) }
-        stats.files = jobs.count
+        stats.files = collected.jobs.count
+        // Files that crashed an earlier attempt of this run: reported, never touched again.
+        let crashed = Dictionary(options.crashedInputs.map { (absolutize($0.key), $0.value) }) { first, _ in first }
+        let jobs = collected.jobs.filter { crashed[$0.absolutePath] == nil }
+        for (path, signal) in crashed.sorted(by: { $0.key < $1.key }) {
+            let shown = collected.jobs.first { $0.absolutePath == path }?.path ?? path
+            inputErrors.append(Diagnostic(ruleId: "gilcheck-parse-error", severity: .error, file: shown, line: 0, column: 0,
+                                          function: nil, message: crashMessage(signal)))
+            status = max(status, .inputNotAnalyzed)
+        }
         let workers = options.jobs ?? ProcessInfo.processInfo.activeProcessorCount
         stats.workers = workers
 
@@ -203,8 +231,10 @@ public final class LintSession {
         let timing = PhaseTimer(enabled: ProcessInfo.processInfo.environment["GILCHECK_TIMING"].map { !$0.isEmpty } ?? false)
         let profiles: [TranslationUnitProfile?] = options.precheck
             ? parallelMap(count: jobs.count, workers: workers, stackSize: 1 << 22) { i, _ in
-                TranslationUnitProfile.build(path: jobs[i].path, arguments: jobs[i].arguments, pythonIncludes: includes,
-                                             vocabulary: vocabulary, cache: cache)
+                CrashAttribution.working(on: jobs[i].absolutePath) {
+                    TranslationUnitProfile.build(path: jobs[i].path, arguments: jobs[i].arguments, pythonIncludes: includes,
+                                                 vocabulary: vocabulary, cache: cache)
+                }
             }
             : Array(repeating: nil, count: jobs.count)
         timing.lap("pre-check")
@@ -234,8 +264,11 @@ public final class LintSession {
             // The largest files first, so that the workers finish together (lxml's etree.c is 12 MB); the
             // results are taken back in input order.
             let chosen = workers > 1 ? largestFirst(batch.map { jobs[$0].path }).map { batch[$0] } : batch
-            let parsedLargestFirst = parallelMap(count: chosen.count, workers: workers) { k, index in
-                let r = parser.parse(jobs[chosen[k]], index: index, timing: timing)
+            let parsedLargestFirst = parallelMap(count: chosen.count, workers: workers,
+                                                 stackSize: options.parseStackSize ?? 1 << 30) { k, index in
+                let job = jobs[chosen[k]]
+                // A crash from here on names this file (see CrashHandler in the CLI).
+                let r = CrashAttribution.working(on: job.absolutePath) { parser.parse(job, index: index, timing: timing) }
                 let n = done.withValue { $0 += 1; return $0 }
                 progress?(LintProgress(filesDone: n, filesTotal: total, findings: 0))
                 return r
@@ -266,7 +299,8 @@ public final class LintSession {
 
         // All files' functions together, in input order, so that summaries reach across files and a function
         // defined in a header that several units include is analyzed once.
-        let cfgs = results.compactMap { $0?.cfgs }.flatMap { $0 }
+        // A header that crashed the analysis of its functions is left out of every unit that includes it.
+        let cfgs = results.compactMap { $0?.cfgs }.flatMap { $0 }.filter { crashed.isEmpty || crashed[absolutize($0.location.file)] == nil }
         let pythonEntries = results.compactMap { $0?.pythonEntries }.flatMap { $0 }
         let pointerStores = results.compactMap { $0?.pointerStores }.flatMap { $0 }
         var diagnostics = ProjectAnalyzer(model: model).analyze(cfgs, pythonEntries: pythonEntries, pointerStores: pointerStores,
@@ -390,6 +424,14 @@ struct UnitParser: Sendable {
         }
         return dirs
     }
+}
+
+/// What a report says of a file that crashed an earlier attempt of the run.
+func crashMessage(_ signal: Int32) -> String {
+    let name = [SIGSEGV: "SIGSEGV", SIGBUS: "SIGBUS", SIGILL: "SIGILL", SIGFPE: "SIGFPE", SIGABRT: "SIGABRT",
+                SIGTRAP: "SIGTRAP"][signal] ?? "signal \(signal)"
+    return "not analyzed: gilcheck crashed on this file (\(name): a stack overflow, or a bug in libclang or gilcheck; "
+        + "please report it with the file); the other files were analyzed without it"
 }
 
 /// Indices of `paths` by decreasing file size (ties and unreadable files in input order).

@@ -1,8 +1,10 @@
 import ClangSupport
 import Foundation
+import WorkerThreads
 
-/// Runs `body` for indices 0..<count on `workers` threads, each with a large stack (the CFG builder recurses
-/// over deep generated ASTs) and its own libclang index (an index is never shared between threads). Results
+/// Runs `body` for indices 0..<count on `workers` threads, each with a large stack (libclang's parser and the
+/// CFG builder recurse over deep generated ASTs; the parse runs on this thread, see LibClangProcess) and its own
+/// libclang index (an index is never shared between threads). Results
 /// come back in index order, so the outcome does not depend on scheduling.
 func parallelMap<R: Sendable>(count: Int, workers: Int, stackSize: Int = 1 << 30,
                               _ body: @escaping @Sendable (Int, ClangIndex) -> R) -> [R] {
@@ -12,15 +14,13 @@ func parallelMap<R: Sendable>(count: Int, workers: Int, stackSize: Int = 1 << 30
     let done = DispatchGroup()
     for _ in 0..<threads {
         done.enter()
-        let thread = Thread {
+        WorkerThread.start(stackSize: stackSize) {
             let index = ClangIndex()
             while let i = state.take() {
                 state.store(i, body(i, index))
             }
             done.leave()
         }
-        thread.stackSize = stackSize
-        thread.start()
     }
     done.wait()
     return state.results()

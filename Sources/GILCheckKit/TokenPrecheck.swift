@@ -65,6 +65,10 @@ struct FileTokens: Sendable {
     var macroCalls: Set<String> = []
     var includes: [Include] = []
     var definitions: Set<String> = []
+    /// False when the text does not tokenize cleanly: a comment, string, character or raw string literal that
+    /// does not end, or `#if`/`#endif` that do not pair up. Such text can hide code (an unterminated comment
+    /// hides the rest of the file), so the file must be parsed, and clang says what is wrong with it.
+    var clean = true
 
     struct Include: Sendable, Hashable {
         var name: String
@@ -81,6 +85,7 @@ struct FileTokens: Sendable {
         var i = 0
         var lineStart = true
         var inDefine = false
+        var conditionalDepth = 0
         @inline(__always) func isIdentStart(_ c: UInt8) -> Bool {
             (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c == 95 || c == 36
         }
@@ -133,6 +138,7 @@ struct FileTokens: Sendable {
             case 47 where i + 1 < n && text[i + 1] == 42:  // block comment
                 i += 2
                 while i + 1 < n, !(text[i] == 42 && text[i + 1] == 47) { i += 1 }
+                if i + 1 >= n { result.clean = false }
                 i += 2
             case 34, 39:  // string or character literal
                 i += 1
@@ -140,6 +146,7 @@ struct FileTokens: Sendable {
                     if text[i] == 92 { i += 1 }
                     i += 1
                 }
+                if i >= n || text[i] != c { result.clean = false }
                 i += 1
                 lineStart = false
             case 35 where lineStart:  // a preprocessor directive
@@ -149,6 +156,15 @@ struct FileTokens: Sendable {
                 while j < n, isIdent(text[j]) { j += 1 }
                 let directive = String(decoding: text[start..<j], as: UTF8.self)
                 if directive == "define" { inDefine = true }
+                switch directive {
+                case "if", "ifdef", "ifndef": conditionalDepth += 1
+                case "endif":
+                    conditionalDepth -= 1
+                    if conditionalDepth < 0 { result.clean = false; conditionalDepth = 0 }
+                case "else", "elif", "elifdef", "elifndef":
+                    if conditionalDepth == 0 { result.clean = false }
+                default: break
+                }
                 if directive == "include" || directive == "include_next" || directive == "import" {
                     skipSpaces(&j)
                     if j < n, text[j] == 34 || text[j] == 60 {
@@ -183,6 +199,7 @@ struct FileTokens: Sendable {
                     let closing = [41] + Array(text[delimStart..<j]) + [34]
                     j += 1
                     while j + closing.count <= n, !text[j..<(j + closing.count)].elementsEqual(closing) { j += 1 }
+                    if j + closing.count > n { result.clean = false }
                     i = min(n, j + closing.count)
                     continue
                 }
@@ -195,6 +212,7 @@ struct FileTokens: Sendable {
                 }
             }
         }
+        if conditionalDepth != 0 { result.clean = false }
         return result
     }
 }
@@ -227,6 +245,8 @@ struct TranslationUnitProfile: Sendable {
     var definitions: Set<String>
     /// Every identifier of the unit, its headers included.
     var identifiers: Set<String>
+    /// The file or one of the project headers it includes does not tokenize cleanly (see `FileTokens.clean`).
+    var unclean = false
 
     static func build(path: String, arguments: [String], pythonIncludes: [String], vocabulary: PrecheckVocabulary,
                       cache: TokenCache) -> TranslationUnitProfile? {
@@ -270,7 +290,8 @@ struct TranslationUnitProfile: Sendable {
         let cxx = !["c", "h"].contains((path as NSString).pathExtension.lowercased())
         let calls: (FileTokens) -> Set<String> = { cxx ? $0.identifiers : $0.calls }
         var profile = TranslationUnitProfile(primary: false, blocking: false, callIdentifiers: calls(main),
-                                             definitions: main.definitions, identifiers: main.identifiers)
+                                             definitions: main.definitions, identifiers: main.identifiers,
+                                             unclean: !main.clean)
         for text in macroText {
             profile.identifiers.formUnion(FileTokens.scan(Array(text.utf8)).identifiers)
             profile.callIdentifiers.formUnion(FileTokens.scan(Array(text.utf8)).identifiers)
@@ -286,6 +307,7 @@ struct TranslationUnitProfile: Sendable {
             let (file, tokens) = queue[head]
             head += 1
             if head > 1 {
+                if !tokens.clean { profile.unclean = true }
                 profile.identifiers.formUnion(tokens.identifiers)
                 profile.definitions.formUnion(tokens.definitions)
                 profile.callIdentifiers.formUnion(tokens.definitions.isEmpty ? tokens.macroCalls : calls(tokens))
@@ -303,7 +325,8 @@ struct TranslationUnitProfile: Sendable {
                 }
             }
         }
-        profile.primary = profile.identifiers.contains(where: vocabulary.isPrimary)
+        // Text the scan could not follow may hide what it looks for: such a unit is always parsed.
+        profile.primary = profile.unclean || profile.identifiers.contains(where: vocabulary.isPrimary)
         profile.blocking = !profile.identifiers.isDisjoint(with: vocabulary.blocking)
         return profile
     }

@@ -52,7 +52,9 @@ public struct TraceTextReport {
         }
         let errors = a.findings.filter { $0.severity == .error }.count
         let warnings = a.findings.filter { $0.severity == .warning }.count
-        if a.findings.isEmpty {
+        if report.nothingTraced {
+            out += "nothing was traced (see the warning above)\n"
+        } else if a.findings.isEmpty {
             out += "no GIL faults found\n"
         } else {
             var parts: [String] = []
@@ -261,7 +263,13 @@ public struct TraceSARIFReport {
             if !related.isEmpty { result["relatedLocations"] = related.enumerated().map { i, l in l.merging(["id": i + 1]) { a, _ in a } } }
             return result
         }
-        var invocation: [String: Any] = ["executionSuccessful": true, "commandLine": shellQuoted(report.command)]
+        var invocation: [String: Any] = ["executionSuccessful": report.exitStatus != .internalError,
+                                         "commandLine": shellQuoted(report.command)]
+        if !report.analysis.warnings.isEmpty {
+            invocation["toolExecutionNotifications"] = report.analysis.warnings.map { w -> [String: Any] in
+                ["level": report.nothingTraced ? "error" : "warning", "message": ["text": w]]
+            }
+        }
         if case .exited(let code)? = report.termination { invocation["exitCode"] = Int(code) }
         if case .signaled(let s)? = report.termination { invocation["exitSignalName"] = signalName(s); invocation["exitSignalNumber"] = Int(s) }
         if case .watchdog? = report.termination { invocation["exitCode"] = Int(TraceFormat.watchdogExitStatus) }

@@ -40,7 +40,8 @@ public struct ChromeTraceReport {
         }
         var other: [String: Any] = ["tool": "gilcheck \(report.toolVersion)", "command": shellQuoted(report.command),
                                     "findings": a.findings.count, "eventsRecorded": a.events.recorded,
-                                    "eventsDropped": a.events.dropped]
+                                    "eventsDropped": a.events.dropped, "exitStatus": Int(report.exitStatus.rawValue)]
+        if !a.warnings.isEmpty { other["warnings"] = a.warnings }
         if let t = report.termination { other["termination"] = t.description }
         if let rate = a.sampleRate {
             other["sampling"] = sampledHolds(rate)
@@ -212,7 +213,8 @@ public struct TraceHTMLReport {
         let a = report.analysis
         let errors = a.findings.filter { $0.severity == .error }.count
         let warnings = a.findings.filter { $0.severity == .warning }.count
-        let summary = a.findings.isEmpty ? "no GIL faults found" : "\(errors) error\(errors == 1 ? "" : "s"), \(warnings) warning\(warnings == 1 ? "" : "s")"
+        let summary = report.nothingTraced ? "nothing was traced: " + a.warnings.joined(separator: "; ")
+            : a.findings.isEmpty ? "no GIL faults found" : "\(errors) error\(errors == 1 ? "" : "s"), \(warnings) warning\(warnings == 1 ? "" : "s")"
         var html = """
             <!DOCTYPE html>
             <html lang="en">
@@ -233,7 +235,7 @@ public struct TraceHTMLReport {
             """
         html += "<p><code>\(xml(shellQuoted(report.command)))</code>"
         if let t = report.termination { html += " — \(xml(t.description))" }
-        html += "</p>\n<p class=\"\(a.findings.isEmpty ? "ok" : "bad")\">\(xml(summary))</p>\n"
+        html += "</p>\n<p class=\"\(a.findings.isEmpty && !report.nothingTraced ? "ok" : "bad")\">\(xml(summary))</p>\n"
         html += "<h2>Timeline</h2>\n<div class=\"timeline\">\n" + TimelineSVG().render(report, standalone: false) + "</div>\n"
         html += "<h2>Report</h2>\n<pre>" + xml(TraceTextReport().render(report)) + "</pre>\n"
         html += "</body>\n</html>\n"

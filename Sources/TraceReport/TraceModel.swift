@@ -303,7 +303,9 @@ public enum TraceExitStatus: Int32, Sendable {
     /// The watchdog ended a hung run (a `hang` finding says who waited for what).
     case hang = 5
 
-    public static func decide(findings: [TraceFinding], termination: Termination?) -> TraceExitStatus {
+    public static func decide(findings: [TraceFinding], termination: Termination?, logFiles: Int = 1) -> TraceExitStatus {
+        // Nothing was traced: no finding could have been seen, so "clean" would be a lie.
+        if logFiles == 0 { return .internalError }
         if termination == .watchdog { return .hang }
         if findings.contains(where: { $0.severity >= .warning }) { return .findings }
         if termination?.failed == true { return .programFailed }
@@ -346,6 +348,17 @@ public struct TraceRunReport: Sendable {
         self.analysis = analysis
         self.toolVersion = toolVersion
         self.baseDirectory = baseDirectory
-        self.exitStatus = TraceExitStatus.decide(findings: analysis.findings, termination: termination)
+        self.exitStatus = TraceExitStatus.decide(findings: analysis.findings, termination: termination,
+                                                 logFiles: analysis.events.logFiles)
+    }
+
+    /// True when the run left no trace logs: the reports say so instead of "no GIL faults found".
+    public var nothingTraced: Bool { analysis.events.logFiles == 0 }
+
+    /// Why a run left no logs, for stderr and every report format.
+    public static func noLogsWarning(fromLogs directory: String?) -> String {
+        if let directory { return "\(directory) holds no gilcheck.*.trace logs, so nothing could be checked" }
+        return "the run left no trace logs, so nothing could be checked: the program may be static, setuid, "
+            + "or may not have loaded the trace library (LD_PRELOAD)"
     }
 }

@@ -1,5 +1,6 @@
 import APIModel
 import Dispatch
+import Diagnostics
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -92,9 +93,10 @@ public func prepareLogDirectory(_ requested: String?, temporaryDirectory: String
     if let requested {
         let path = URL(fileURLWithPath: requested).standardizedFileURL.path
         do {
-            try fm.createDirectory(atPath: path, withIntermediateDirectories: true)
-        } catch {
-            throw TraceSetupError.cannotCreateDirectory(path, error.localizedDescription)
+            // 0755 at most, whatever the umask (the logs show the program's calls and stacks).
+            try OutputFile.createDirectory(path)
+        } catch let e as OutputFile.WriteError {
+            throw TraceSetupError.cannotCreateDirectory(path, e.reason)
         }
         for name in (try? fm.contentsOfDirectory(atPath: path)) ?? [] where TraceFormat.isLogFileName(name) {
             try? fm.removeItem(atPath: path + "/" + name)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ClangSupport
 import Foundation
 
 @main
@@ -22,6 +23,9 @@ struct GILCheck: ParsableCommand {
 
     static func main() {
         var arguments = Array(CommandLine.arguments.dropFirst())
+        // Before any thread starts: libclang parses on our threads, with its crash recovery off. Only for the
+        // commands that parse, so that programs run under `trace` do not inherit the variables.
+        if let first = arguments.first, ["lint", "dump-ast"].contains(first) { LibClangProcess.parseOnCallingThreads() }
         // `lint` takes files and then compiler flags after `--`; ArgumentParser cannot hold two open lists,
         // so the flags are split off here.
         if let first = arguments.first, ["lint", "dump-ast"].contains(first), let dash = arguments.firstIndex(of: "--") {

@@ -90,8 +90,9 @@ struct Lint: ParsableCommand {
             `// gilcheck: ignore[rule-id] reason` on its line or the line before.
 
             Exit status: 0 no findings; 1 findings; 2 usage or configuration error (bad flag, bad rules, config \
-            or baseline file, missing input); 3 an input could not be analyzed (parse errors; other files are \
-            still analyzed); 4 internal error.
+            or baseline file, missing input, an input that is a FIFO or device); 3 an input could not be analyzed \
+            (parse errors, or analyzing it crashed; the other files are still analyzed and reported); 4 internal \
+            error.
             """)
 
     @Argument(help: "C or C++ files and directories.") var files: [String] = []
@@ -119,6 +120,10 @@ struct Lint: ParsableCommand {
     var verbose = false
     @Option(name: .customLong("dump-cfg"), help: "Print the control-flow graph of this function (Graphviz) and exit.")
     var dumpCFG: String?
+    @Option(name: .customLong("worker-stack-mib"), help: ArgumentHelp("The stack of each parse worker in MiB (tests of the crash path).", visibility: .hidden))
+    var workerStackMiB: Int?
+    @Flag(name: .customLong("debug-crash"), help: ArgumentHelp("Crash on purpose after the analysis (tests of the crash path).", visibility: .hidden))
+    var debugCrash = false
 
     func run() throws {
         var options = LintOptions(inputs: files, clangArguments: CompilerFlags.passthrough)
@@ -135,6 +140,11 @@ struct Lint: ParsableCommand {
         options.reportUnusedSuppressions = reportUnusedSuppressions
         options.baseline = baseline
         options.baseDirectory = baseDir
+        options.crashedInputs = CrashHandler.crashedInputs()
+        if let workerStackMiB {
+            guard workerStackMiB >= 1 else { exitWith(.usage, message: "--worker-stack-mib must be at least 1") }
+            options.parseStackSize = workerStackMiB << 20
+        }
         let session: LintSession
         do {
             session = try LintSession(options: options)
@@ -153,12 +163,14 @@ struct Lint: ParsableCommand {
                 exitWith(.inputNotAnalyzed, message: "\(error)")
             }
         }
-        CrashHandler.install(status: ExitStatus.internalError.rawValue)
+        CrashHandler.install(status: ExitStatus.internalError.rawValue,
+                             removeOnCrash: output.map(OutputFile.pathsToRemoveOnCrash) ?? [])
         let progress = ProgressLine.forStandardError()
         var onProgress: (@Sendable (LintProgress) -> Void)?
         if let progress { onProgress = { @Sendable p in progress.update(p) } }
         let outcome = session.run(progress: onProgress)
         progress?.finish()
+        if debugCrash { raise(SIGSEGV) }
         if verbose { report(outcome.statistics, config: configPath, findings: outcome.run.diagnostics.count) }
         let useColor: Bool
         switch color {
@@ -170,16 +182,16 @@ struct Lint: ParsableCommand {
                                    baseDirectory: baseDir ?? FileManager.default.currentDirectoryPath).render(outcome.run)
         if let output {
             do {
-                try text.write(toFile: output, atomically: true, encoding: .utf8)
+                try OutputFile.write(text, to: output)
             } catch {
-                exitWith(.usage, message: "cannot write \(output): \(error.localizedDescription)")
+                exitWith(.usage, message: "\(error)")
             }
         } else {
             FileHandle.standardOutput.write(Data(text.utf8))
         }
         if format != .text {
             for e in outcome.run.inputErrors {
-                let where_ = e.line > 0 ? "\(e.file):\(e.line):\(e.column): " : ""
+                let where_ = e.line > 0 ? "\(e.file):\(e.line):\(e.column): " : e.message.contains(e.file) ? "" : "\(e.file): "
                 FileHandle.standardError.write(Data("gilcheck: \(where_)\(e.message)\n".utf8))
             }
         }
@@ -188,9 +200,9 @@ struct Lint: ParsableCommand {
             let recorded = Baseline.make(outcome.findingsBeforeBaseline,
                                          baseDirectory: baseDir ?? FileManager.default.currentDirectoryPath)
             do {
-                try recorded.encoded().write(toFile: writeBaseline, atomically: true, encoding: .utf8)
+                try OutputFile.write(recorded.encoded(), to: writeBaseline)
             } catch {
-                exitWith(.usage, message: "cannot write \(writeBaseline): \(error.localizedDescription)")
+                exitWith(.usage, message: "\(error)")
             }
             let n = outcome.findingsBeforeBaseline.count
             FileHandle.standardError.write(Data("gilcheck: wrote \(n) finding\(n == 1 ? "" : "s") to \(writeBaseline)\n".utf8))
@@ -207,6 +219,7 @@ struct Lint: ParsableCommand {
         files += ", \(s.skippedByPrecheck) skipped by the pre-check (no identifier the rules know); \(s.workers) worker\(s.workers == 1 ? "" : "s")"
         lines.append(files)
         for f in s.notInDatabase { lines.append("\(f) is not in the compilation database: parsed with the flags after --") }
+        lines += s.skippedNotRegular
         lines.append("\(findings) finding\(findings == 1 ? "" : "s") reported, \(s.suppressed) suppressed inline, \(s.baselined) accepted by the baseline")
         FileHandle.standardError.write(Data(lines.map { "gilcheck: " + $0 + "\n" }.joined().utf8))
     }

@@ -1,5 +1,6 @@
 import APIModel
 import ArgumentParser
+import Diagnostics
 import Foundation
 import TraceReport
 
@@ -133,9 +134,9 @@ struct TraceOptions: ParsableArguments {
             removeLogs = keepLogs == nil
             let watchFile = logDirectory + "/gilcheck.watch"
             do {
-                try watchList(model: model).write(toFile: watchFile, atomically: true, encoding: .utf8)
+                try OutputFile.write(watchList(model: model), to: watchFile)
             } catch {
-                traceFail(.internalError, "cannot write \(watchFile): \(error.localizedDescription)")
+                traceFail(.internalError, "\(error)")
             }
             var childEnvironment = environment
             let preload = environment["LD_PRELOAD"].flatMap { $0.isEmpty ? nil : $0 }
@@ -169,7 +170,9 @@ struct TraceOptions: ParsableArguments {
         let analyzer = TraceAnalyzer(options: TraceAnalysisOptions(longHoldMs: longHoldMs, enabledRules: enabled,
                                                                    disabledRules: disabled, baseDirectory: cwd),
                                      symbolizer: symbolizer)
-        let analysis = analyzer.analyze(logs: logs, warnings: warnings)
+        // No logs at all: every report format says so and carries status 4, as the exit status does.
+        let noLogs = logs.isEmpty ? TraceRunReport.noLogsWarning(fromLogs: fromLogs != nil ? logDirectory : nil) : nil
+        let analysis = analyzer.analyze(logs: logs, warnings: warnings + (noLogs.map { [$0] } ?? []))
         if termination == .exited(TraceFormat.watchdogExitStatus), analysis.watchdogFired { termination = .watchdog }
         let runReport = TraceRunReport(command: command.isEmpty ? (analysis.processes.first?.command ?? []) : command,
                                        termination: termination, analysis: analysis,
@@ -177,23 +180,19 @@ struct TraceOptions: ParsableArguments {
         let text = format.render(runReport)
         do {
             if let report {
-                try text.write(toFile: report, atomically: true, encoding: .utf8)
+                try OutputFile.write(text, to: report)
             } else {
                 FileHandle.standardOutput.write(Data(text.utf8))
             }
             if let timeline {
-                try TimelineSVG().render(runReport).write(toFile: timeline, atomically: true, encoding: .utf8)
+                try OutputFile.write(TimelineSVG().render(runReport), to: timeline)
             }
         } catch {
-            traceFail(.usage, "cannot write the report: \(error.localizedDescription)")
+            traceFail(.usage, "\(error)")
         }
         if removeLogs { try? FileManager.default.removeItem(atPath: logDirectory) }
 
-        if logs.isEmpty {
-            let why = fromLogs != nil ? "\(logDirectory) holds no gilcheck.*.trace logs"
-                : "the run left no trace logs: the program may be static, setuid, or may not have loaded the trace library (LD_PRELOAD)"
-            traceFail(.internalError, why)
-        }
+        if let noLogs { traceFail(.internalError, noLogs) }
         if let termination, termination.failed, format != .text || report != nil {
             FileHandle.standardError.write(Data("gilcheck: traced program: \(termination.description)\n".utf8))
         }

@@ -83,6 +83,37 @@ private func leakingFunction(_ name: String) -> String {
     """
 }
 
+/// Generated code that nests deeper than libclang's own 8 MB parse thread can take, each with the clang flags
+/// it needs. The texts are built by the tests, never stored.
+struct DeepInput: CustomStringConvertible, Sendable {
+    var name: String
+    var body: @Sendable () -> String
+    var flags: [String] = []
+    var description: String { name }
+
+    static let all: [DeepInput] = [
+        DeepInput(name: "a sum of 50,000 terms") {
+            "int deep(int x) { return " + Array(repeating: "x", count: 50_000).joined(separator: " + ") + "; }\n"
+        },
+        DeepInput(name: "an else-if chain of 10,000") {
+            "int deep(int x) {\n    if (x == 0) return 0;\n"
+                + (1..<10_000).map { "    else if (x == \($0)) return \($0);\n" }.joined() + "    return -1;\n}\n"
+        },
+        DeepInput(name: "100,000 comma operands") {
+            "int deep(int x) { return (" + Array(repeating: "x", count: 100_000).joined(separator: ", ") + "); }\n"
+        },
+        DeepInput(name: "20,000 && operands") {
+            "int deep(int x) { return " + Array(repeating: "x", count: 20_000).joined(separator: " && ") + "; }\n"
+        },
+        DeepInput(name: "10,000 nested blocks with a raised -fbracket-depth", body: nestedBlocks, flags: ["-fbracket-depth=20000"]),
+    ]
+
+    /// `void deep(void) {{{...}}}`, 10,000 deep.
+    @Sendable static func nestedBlocks() -> String {
+        "void deep(void) " + String(repeating: "{", count: 10_000) + String(repeating: "}", count: 10_000) + "\n"
+    }
+}
+
 @Suite("Nothing a user feeds lint crashes it, hangs it or misleads")
 struct RobustnessTests {
     // MARK: - YAML
@@ -116,6 +147,150 @@ struct RobustnessTests {
         let r = try runBounded(["lint", "--config", "big.yml", "a.c"], cwd: dir, timeout: 30)
         #expect(r.status == 2, Comment(rawValue: r.summary))
         #expect(r.err.contains("big.yml: cannot read the config file: it is"), Comment(rawValue: r.err))
+    }
+
+    // MARK: - Deep code and crashes
+
+    @Test("deep generated code is analyzed like any other file, never a signal", arguments: DeepInput.all)
+    func deepCode(_ input: DeepInput) throws {
+        let dir = try temporaryProject(["deep.c": leakingFunction("leaks") + input.body()])
+        let r = try runBounded(["lint", "deep.c", "--"] + input.flags, cwd: dir, timeout: 60)
+        #expect(!r.signaled && !r.timedOut && r.status == 1, Comment(rawValue: r.summary))
+        #expect(r.out.contains("[ensure-leak]"), Comment(rawValue: r.out))
+    }
+
+    @Test("a file that crashes the analysis is reported as not analyzed; the other files' findings are reported and -o is replaced")
+    func oneCrashingFileAmongGoodOnes() throws {
+        // The worker stack is made small so that the nested blocks overflow it: a real SIGSEGV inside
+        // clang_parseTranslationUnit2, on one of our threads.
+        let dir = try temporaryProject(["src/a.c": leakingFunction("a"), "src/b.c": leakingFunction("b"),
+                                        "src/bad.c": leakingFunction("bad") + DeepInput.nestedBlocks(),
+                                        "report.json": "stale report of an earlier run\n"])
+        let r = try runBounded(["lint", "--worker-stack-mib", "8", "--format", "json", "-o", "report.json", "src",
+                                "--", "-fbracket-depth=20000"], cwd: dir, timeout: 60)
+        #expect(!r.signaled && r.status == 3, Comment(rawValue: r.summary))
+        #expect(r.err.contains("src/bad.c") && r.err.contains("crashed"), Comment(rawValue: r.err))
+        let report = try String(contentsOf: dir.appendingPathComponent("report.json"), encoding: .utf8)
+        let json = try JSONSerialization.jsonObject(with: Data(report.utf8)) as? [String: Any]
+        let findings = json?["findings"] as? [[String: Any]] ?? []
+        #expect(Set(findings.compactMap { $0["function"] as? String }) == ["a", "b"], Comment(rawValue: report))
+        let errors = json?["errors"] as? [[String: Any]] ?? []
+        #expect(errors.count == 1 && (errors.first?["file"] as? String ?? "").hasSuffix("src/bad.c")
+                && (errors.first?["message"] as? String ?? "").contains("not analyzed"), Comment(rawValue: report))
+    }
+
+    @Test("an internal failure exits 4 with a message and leaves no stale -o report")
+    func internalFailure() throws {
+        let dir = try temporaryProject(["a.c": leakingFunction("a"), "report.txt": "stale report of an earlier run\n"])
+        let r = try runBounded(["lint", "--debug-crash", "-o", "report.txt", "a.c"], cwd: dir, timeout: 60)
+        #expect(!r.signaled && r.status == 4, Comment(rawValue: r.summary))
+        #expect(r.err.contains("gilcheck: internal error"), Comment(rawValue: r.err))
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("report.txt").path))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted() == ["a.c"])
+    }
+
+    // MARK: - Inputs that are not regular files
+
+    @Test("a FIFO named on the command line is refused with exit 2 and a clear message, at once")
+    func namedFIFO() throws {
+        let dir = try temporaryProject(["a.c": leakingFunction("a")])
+        #expect(mkfifo(dir.appendingPathComponent("pipe.c").path, 0o644) == 0)
+        let r = try runBounded(["lint", "a.c", "pipe.c"], cwd: dir, timeout: 20)
+        #expect(!r.timedOut && r.status == 2, Comment(rawValue: r.summary))
+        // The text report carries input problems with the findings (other formats print them on stderr).
+        #expect(r.out.contains("pipe.c: error: pipe.c is a FIFO, not a regular file"), Comment(rawValue: r.out))
+        #expect(r.out.contains("a.c:") && r.out.contains("[ensure-leak]"), Comment(rawValue: r.out))
+        let device = try runBounded(["lint", "/dev/zero"], cwd: dir, timeout: 20)
+        #expect(!device.timedOut && device.status == 2, Comment(rawValue: device.summary))
+        #expect(device.out.contains("/dev/zero is a device, not a regular file"), Comment(rawValue: device.out))
+    }
+
+    @Test("a FIFO found in a directory is skipped, with a --verbose note, and the other files are analyzed")
+    func fifoInDirectory() throws {
+        let dir = try temporaryProject(["src/a.c": leakingFunction("a")])
+        #expect(mkfifo(dir.appendingPathComponent("src/pipe.c").path, 0o644) == 0)
+        let r = try runBounded(["lint", "--verbose", "src"], cwd: dir, timeout: 20)
+        #expect(!r.timedOut && r.status == 1, Comment(rawValue: r.summary))
+        #expect(r.out.contains("src/a.c:") && !r.out.contains("pipe.c"), Comment(rawValue: r.out))
+        #expect(r.err.contains("src/pipe.c: skipped: a FIFO, not a regular file"), Comment(rawValue: r.err))
+        let quiet = try runBounded(["lint", "src"], cwd: dir, timeout: 20)
+        #expect(!quiet.timedOut && quiet.status == 1 && !quiet.err.contains("pipe.c"), Comment(rawValue: quiet.summary))
+    }
+
+    @Test("a compilation database entry naming a FIFO is refused with exit 2; the other entries are analyzed")
+    func fifoInDatabase() throws {
+        let dir = try temporaryProject(["src/a.c": leakingFunction("a")])
+        #expect(mkfifo(dir.appendingPathComponent("src/pipe.c").path, 0o644) == 0)
+        let entries = ["a.c", "pipe.c"].map {
+            "{\"directory\": \"\(dir.path)/src\", \"file\": \"\($0)\", \"arguments\": [\"cc\", \"-c\", \"\($0)\"]}"
+        }
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("build"), withIntermediateDirectories: true)
+        try ("[" + entries.joined(separator: ",") + "]").write(to: dir.appendingPathComponent("build/compile_commands.json"),
+                                                              atomically: true, encoding: .utf8)
+        let r = try runBounded(["lint", "-p", "build", "--format", "json"], cwd: dir, timeout: 20)
+        #expect(!r.timedOut && r.status == 2, Comment(rawValue: r.summary))
+        #expect(r.err.contains("src/pipe.c is a FIFO, not a regular file"), Comment(rawValue: r.err))
+        #expect(r.out.contains("src/a.c") && r.out.contains("\"ensure-leak\""), Comment(rawValue: r.out))
+    }
+
+    // MARK: - The pre-check
+
+    @Test("a file the pre-check cannot tokenize cleanly is parsed, and reported with exit 3 when it is broken",
+          arguments: [
+              ("an unterminated comment", "int x;\n/* the comment never ends\nint f(void) { return 0; }\n"),
+              ("an unterminated string", "const char *s = \"never ends;\nint f(void) { return 0; }\n"),
+              ("an unterminated character literal", "int c = 'x;\nint f(void) { return 0; }\n"),
+              ("an #if without #endif", "#if 1\nint f(void) { return 0; }\n"),
+              ("an #endif without #if", "int f(void) { return 0; }\n#endif\n"),
+              ("an unterminated raw string", "const char *s = R\"x(never ends;\nint f() { return 0; }\n"),
+          ])
+    func precheckDoesNotHideParseErrors(_ kind: String, _ text: String) throws {
+        let name = text.contains("R\"") ? "broken.cpp" : "broken.c"
+        let dir = try temporaryProject([name: text])
+        let r = try runBounded(["lint", name], cwd: dir, timeout: 30)
+        #expect(r.status == 3, Comment(rawValue: "\(kind): \(r.summary)"))
+        #expect(r.out.contains("[gilcheck-parse-error]"), Comment(rawValue: "\(kind): \(r.out)"))
+    }
+
+    @Test("text the pre-check cannot tokenize cleanly but clang accepts is parsed and gives no error")
+    func precheckUncleanButValid() throws {
+        // An apostrophe in an #error line of a skipped block: clang does not lex it as a literal.
+        let dir = try temporaryProject(["ok.c": "#if 0\n#error don't build this\n#endif\nint f(void) { return 0; }\n"])
+        let r = try runBounded(["lint", "--verbose", "ok.c"], cwd: dir, timeout: 30)
+        #expect(r.status == 0, Comment(rawValue: r.summary))
+        #expect(r.err.contains("1 file: 1 parsed"), Comment(rawValue: r.err))
+    }
+
+    // MARK: - Output files
+
+    /// The permission bits of `path`.
+    static func mode(_ path: String) -> mode_t {
+        var info = stat()
+        return stat(path, &info) == 0 ? info.st_mode & 0o7777 : 0
+    }
+
+    @Test("under umask 000 the report and the baseline are created 0644, and an existing report loses write bits for others")
+    func outputModes() throws {
+        let dir = try temporaryProject(["a.c": leakingFunction("a")])
+        let r = try runBounded(["lint", "--format", "json", "-o", "report.json", "--write-baseline", "base.json", "a.c"],
+                               cwd: dir, timeout: 60, shell: "umask 000")
+        #expect(r.status == 0, Comment(rawValue: r.summary))
+        #expect(Self.mode(dir.appendingPathComponent("report.json").path) == 0o644)
+        #expect(Self.mode(dir.appendingPathComponent("base.json").path) == 0o644)
+        #expect(chmod(dir.appendingPathComponent("report.json").path, 0o666) == 0)
+        let again = try runBounded(["lint", "--format", "json", "-o", "report.json", "a.c"], cwd: dir, timeout: 60, shell: "umask 000")
+        #expect(again.status == 1, Comment(rawValue: again.summary))
+        #expect(Self.mode(dir.appendingPathComponent("report.json").path) == 0o644)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted() == ["a.c", "base.json", "report.json"])
+    }
+
+    @Test("-o /dev/stdout is written in place, never replaced")
+    func outputToDevice() throws {
+        let dir = try temporaryProject(["a.c": leakingFunction("a")])
+        let r = try runBounded(["lint", "-o", "/dev/stdout", "a.c"], cwd: dir, timeout: 60)
+        #expect(r.status == 1 && r.out.contains("[ensure-leak]"), Comment(rawValue: r.summary))
+        var info = stat()
+        #expect(stat("/dev/null", &info) == 0 && (info.st_mode & S_IFMT) == S_IFCHR)
     }
 
     // MARK: - Messages

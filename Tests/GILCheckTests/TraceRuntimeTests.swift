@@ -214,6 +214,59 @@ struct TraceRuntimeTests {
         }
     }
 
+    @Test("under umask 000 the report, the SVG timeline, the --keep-logs directories and their files are not writable by others")
+    func outputModes() throws {
+        let work = try temporaryWorkDirectory()
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        // `sh -c 'umask 000; exec gilcheck ARGS...'`
+        let r = try runBounded("/bin/sh", ["-c", "umask 000; exec \"$0\" \"$@\"", try gilcheckBinary(), "trace", "--format", "json",
+                                           "--report", "r.json", "--timeline", "t.svg", "--keep-logs", "logs/run1",
+                                           "--", systemPython, "-c", "pass"], cwd: work)
+        #expect(r.status == 0, Comment(rawValue: r.err))
+        func mode(_ path: String) -> mode_t {
+            var info = stat()
+            return stat(work + "/" + path, &info) == 0 ? info.st_mode & 0o7777 : 0
+        }
+        #expect(mode("r.json") == 0o644)
+        #expect(mode("t.svg") == 0o644)
+        #expect(mode("logs") == 0o755)
+        #expect(mode("logs/run1") == 0o755)
+        let kept = try FileManager.default.contentsOfDirectory(atPath: work + "/logs/run1")
+        #expect(!kept.isEmpty)
+        for name in kept { #expect(mode("logs/run1/" + name) & 0o022 == 0, Comment(rawValue: "\(name): \(String(mode("logs/run1/" + name), radix: 8))")) }
+    }
+
+    @Test("a static program (LD_PRELOAD ignored): every report format carries the exit status 4 and says why, like stderr")
+    func staticProgram() throws {
+        let work = try temporaryWorkDirectory()
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        try "int main(void) { return 0; }\n".write(toFile: work + "/st.c", atomically: true, encoding: .utf8)
+        let build = try runBounded("/usr/bin/env", ["gcc", "-static", "-o", "st", "st.c"], cwd: work)
+        try #require(build.status == 0, Comment(rawValue: build.err))
+        let gilcheck = try gilcheckBinary()
+        let why = "the run left no trace logs"
+        let json = try runBounded(gilcheck, ["trace", "--format", "json", "--report", "r.json", "--", "./st"], cwd: work)
+        #expect(json.status == 4 && json.err.contains(why), Comment(rawValue: json.err))
+        let report = try jsonReport(work + "/r.json")
+        #expect(report?["exitStatus"] as? Int == 4, Comment(rawValue: "\(report ?? [:])"))
+        #expect((report?["warnings"] as? [String] ?? []).contains { $0.contains(why) }, Comment(rawValue: "\(report ?? [:])"))
+        let text = try runBounded(gilcheck, ["trace", "--", "./st"], cwd: work)
+        #expect(text.status == 4 && text.out.contains(why) && !text.out.contains("no GIL faults found"), Comment(rawValue: text.out))
+        let sarif = try runBounded(gilcheck, ["trace", "--format", "sarif", "--report", "r.sarif", "--", "./st"], cwd: work)
+        #expect(sarif.status == 4)
+        let runs = try jsonReport(work + "/r.sarif")?["runs"] as? [[String: Any]] ?? []
+        let invocation = (runs.first?["invocations"] as? [[String: Any]])?.first ?? [:]
+        #expect(invocation["executionSuccessful"] as? Bool == false, Comment(rawValue: "\(invocation)"))
+        let notes = invocation["toolExecutionNotifications"] as? [[String: Any]] ?? []
+        #expect(notes.contains { (($0["message"] as? [String: Any])?["text"] as? String ?? "").contains(why) }, Comment(rawValue: "\(invocation)"))
+        let html = try runBounded(gilcheck, ["trace", "--format", "html", "--report", "r.html", "--", "./st"], cwd: work)
+        let page = (try? String(contentsOfFile: work + "/r.html", encoding: .utf8)) ?? ""
+        #expect(html.status == 4 && page.contains(why) && !page.contains("no GIL faults found"), Comment(rawValue: page))
+        let chrome = try runBounded(gilcheck, ["trace", "--format", "chrome", "--report", "r.trace.json", "--", "./st"], cwd: work)
+        let other = try jsonReport(work + "/r.trace.json")?["otherData"] as? [String: Any] ?? [:]
+        #expect(chrome.status == 4 && other["exitStatus"] as? Int == 4 && "\(other["warnings"] ?? "")".contains(why), Comment(rawValue: "\(other)"))
+    }
+
     @Test("a sampled run still counts every acquisition of every thread exactly")
     func exactCountsWhenSampled() throws {
         let work = try temporaryWorkDirectory()
