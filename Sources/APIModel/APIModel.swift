@@ -144,6 +144,9 @@ public struct FunctionRule: Sendable {
     /// Creates a process that returns 0 in the child (`fork`): the child runs no other thread, so its blocking
     /// calls cannot stall a thread waiting for the GIL.
     public var forks = false
+    /// Returns a borrowed reference into a container another thread may change on a free-threaded build: what
+    /// to use instead (`PyDict_GetItemRef() (3.13)`).
+    public var borrowed: String?
     public var origin: RuleOrigin
 
     public init(name: String, effect: GILEffect? = nil, state: StateSlot? = nil, gil: GILRequirement? = nil,
@@ -242,6 +245,7 @@ public struct APIModel: Sendable {
                 if rule.callbackThread != nil { existing.callbackThread = rule.callbackThread }
                 if rule.callbackNote != nil { existing.callbackNote = rule.callbackNote }
                 if rule.forks { existing.forks = true }
+                if rule.borrowed != nil { existing.borrowed = rule.borrowed }
                 existing.origin = rule.origin
                 functions[rule.name] = existing
             } else {

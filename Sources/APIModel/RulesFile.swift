@@ -37,7 +37,7 @@ public struct RulesFile: Sendable {
     static let topKeys = ["version", "library", "requires-gil", "functions", "thread-entries", "safe-locks", "never-blocks",
                           "guards", "resources"]
     static let functionKeys = ["effect", "state", "gil", "blocks", "deprecated", "thread-entry", "callback-thread",
-                                "callback-note", "forks"]
+                                "callback-note", "forks", "borrowed"]
     static let deprecationKeys = ["since", "removed", "replacement"]
 
     public static func parse(path: String) throws -> RulesFile {
@@ -169,6 +169,11 @@ public struct RulesFile: Sendable {
                     throw fail(value, "callback-thread of '\(name)' must be `argN` (the callback's argument) or `argN->field` (a field of the struct the argument points to)")
                 }
                 rule.callbackThread = slot
+            case "borrowed":
+                guard let text = value.string, !text.isEmpty else {
+                    throw fail(value, "borrowed of '\(name)' must say what to use instead, like \"PyDict_GetItemRef() (3.13)\"")
+                }
+                rule.borrowed = text
             case "forks":
                 guard let b = value.bool else { throw fail(value, "forks of '\(name)' must be true or false") }
                 rule.forks = b

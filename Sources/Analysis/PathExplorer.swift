@@ -108,6 +108,8 @@ struct PathState: Hashable {
     /// Families with a mismatch reported on this path: what follows from it (an END left over, a section left
     /// open) is the same fault.
     var resourceFaulted: Set<String> = []
+    /// Containers this path created (`PyList_New`) and has not stored anywhere (borrowed-ref-free-threading).
+    var fresh: Set<StorageKey> = []
 }
 
 /// A function handed to an outside call, which a later call of the same library may call back: `XML_SetCharacterDataHandler(p, on_text)` before `XML_Parse(p, …)`,
@@ -525,6 +527,13 @@ public struct PathExplorer {
             else { w.state.foreign.insert(target) }
         }
         if case .read(let source) = value, !w.state.resources.isEmpty { carryResources(from: source, to: target, &w.state) }
+        if !w.state.fresh.isEmpty || target.isTemporary {
+            if case .read(let source) = value, w.state.fresh.contains(source) {
+                if target.isLocal { w.state.fresh.insert(target) } else { w.state.fresh.remove(source) }  // published
+            } else {
+                w.state.fresh.remove(target)
+            }
+        }
         if case .read(let source) = value {
             for i in w.state.ensures.indices where w.state.ensures[i].keys.contains(source) {
                 w.state.ensures[i].keys.insert(target)
@@ -717,6 +726,7 @@ public struct PathExplorer {
             witnessReleases = rule.effect != .finalize
         }
         applyResources(site, &w)
+        checkBorrowed(site, &w)
         if !w.state.resources.isEmpty, rule.threadEntry != nil || model.rule(for: site)?.callbackThread != nil {
             handResourcesToThread(site, &w.state)
         }

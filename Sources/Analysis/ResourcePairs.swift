@@ -23,6 +23,8 @@ struct HeldResource: Hashable {
     /// Handed to a thread by a start call whose result (this key) says whether it started: 0 for
     /// `pthread_create`. Settled by the branch on that result.
     var handedUnless: StorageKey? = nil
+    /// What the acquisition locks besides its handle (the objects of `PyCriticalSection_Begin(&cs, op)`).
+    var objects: Set<StorageKey> = []
     /// The GIL before an attaching acquisition, given back by its release.
     var previous: GILStatus
     /// Where on the path it was taken; not part of the state's identity.
@@ -83,8 +85,11 @@ extension PathExplorer {
             guard let slot = kind.acquire[name] ?? kind.acquire[site.callee] else { continue }
             guard let key = stateKey(site, slot) else { continue }
             if w.state.resources.count >= limits.maxHeldDepth { w.dead = true; return }
-            let held = HeldResource(kind: kind.name, family: kind.family, keys: [key], site: site.location,
+            var held = HeldResource(kind: kind.name, family: kind.family, keys: [key], site: site.location,
                                     api: site.shown, origin: key, previous: w.state.gil, depth: w.depth)
+            for (n, a) in site.arguments.enumerated() where StateSlot.argument(n) != slot && StateSlot.pointee(n) != slot {
+                held.objects.formUnion([a.storage, a.addressOf].compactMap { $0 } + a.value.keysRead)
+            }
             w.state.resources.append(held)
             w.state.resourcesReleased.remove(key)
             if kind.attaches { w.state.gil = .held }
@@ -258,6 +263,32 @@ extension PathExplorer {
             || state.resources[i].keys.contains(where: { roots.contains($0.root) && $0.path.isEmpty }) {
             if let result = site.result { state.resources[i].handedUnless = result } else { state.resources[i].escaped = true }
         }
+    }
+
+    /// Containers a function creates itself (`PyList_New`, `PyDict_Copy`, `PySequence_List`): until it stores
+    /// them somewhere, no other thread can change them.
+    static let constructors: Set<String> = ["PyList_New", "PyDict_New", "PyDict_Copy", "PySequence_List", "PyList_GetSlice",
+                                             "PyTuple_New", "PySet_New", "PyFrozenSet_New", "_PyDict_NewPresized",
+                                             "PyObject_Dir", "PyMapping_Keys", "PyMapping_Items", "PyMapping_Values",
+                                             "PyDict_Keys", "PyDict_Values", "PyDict_Items"]
+
+    /// borrowed-ref-free-threading: a call that borrows from a container (its first argument) that may be shared:
+    /// not one this function created and kept to itself, not inside a critical section on it.
+    mutating func checkBorrowed(_ site: CallSite, _ w: inout Walker) {
+        if let result = site.result, PathExplorer.constructors.contains(site.callee) { w.state.fresh.insert(result) }
+        guard !site.isIndirect, let rule = model.rule(for: site), let instead = rule.borrowed,
+              let first = site.arguments.first else { return }
+        let keys = [first.storage, first.addressOf].compactMap { $0 } + first.value.keysRead
+        if keys.contains(where: { w.state.fresh.contains($0) }) { return }
+        let locked = w.state.resources.contains { h in
+            h.family == "critical-section" && keys.contains { k in h.objects.contains(k) }
+        }
+        if locked { return }
+        let name = keys.first?.text ?? first.text
+        let what = name.isEmpty ? "its container" : "'\(name)'"
+        reportResource(RuleID.borrowedRefFreeThreading.rawValue, at: site.location,
+                       "\(site.shown) returns a borrowed reference into \(what), which another thread can change on a free-threaded build; use \(instead), or hold a critical section on it",
+                       walker: w, since: 0)
     }
 
     /// The innermost held resource during which a blocking call is a fault (a critical section), if any.

@@ -4,6 +4,31 @@ import Diagnostics
 /// thread-state tokens, interpreter guards and views). Their pairs are data (`resources:` in
 /// rules/cpython.yml); the path engine checks every kind the same way (ResourcePairs.swift).
 enum ResourceRules {
+    static func borrowedInfo(_ id: RuleID) -> RuleInfo {
+        RuleInfo(
+            id: id.rawValue, severity: .warning,
+            summary: "a borrowed reference into a container other threads may change (free-threading mode)",
+            rationale: """
+                With the GIL, a borrowed reference from PyDict_GetItem() or PyList_GetItem() stays valid until this \
+                thread runs Python code that could drop it. On a free-threaded build another thread can remove the \
+                item at any moment and free it under you. Use the `Ref` variant (a strong reference, 3.13), or read \
+                the container inside a critical section on it. Containers this function created and has not \
+                published are not reported.
+                """,
+            wrong: """
+                PyObject *handler = PyDict_GetItemWithError(registry, name);
+                if (handler == NULL) return NULL;
+                return PyObject_CallNoArgs(handler);   /* may be freed meanwhile */
+                """,
+            right: """
+                PyObject *handler;
+                if (PyDict_GetItemRef(registry, name, &handler) <= 0) return NULL;
+                PyObject *r = PyObject_CallNoArgs(handler);
+                Py_DECREF(handler);
+                return r;
+                """)
+    }
+
     static func info(_ id: RuleID) -> RuleInfo {
         switch id {
         case .criticalSectionLeak:

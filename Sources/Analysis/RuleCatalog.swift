@@ -11,6 +11,8 @@ public enum RuleCatalog {
             return ResourceRules.info(id)
         case .missingModGIL:
             return ModuleGIL.info(id)
+        case .borrowedRefFreeThreading:
+            return ResourceRules.borrowedInfo(id)
         case .ensureLeak:
             return RuleInfo(
                 id: id.rawValue, severity: .error,

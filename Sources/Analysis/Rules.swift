@@ -6,6 +6,7 @@ public enum RuleID: String, CaseIterable, Sendable {
     case analysisBudget = "analysis-budget"
     case apiWithoutGIL = "api-without-gil"
     case blockingWithGIL = "blocking-with-gil"
+    case borrowedRefFreeThreading = "borrowed-ref-free-threading"
     case criticalSectionLeak = "critical-section-leak"
     case criticalSectionMismatch = "critical-section-mismatch"
     case deprecatedGILAPI = "deprecated-gil-api"
@@ -27,5 +28,5 @@ public enum RuleID: String, CaseIterable, Sendable {
     public var info: RuleInfo { RuleCatalog.info(self) }
 
     /// Reported only in free-threading mode (`--free-threading`, `free-threading: true` in .gilcheck.yml).
-    public var freeThreadingOnly: Bool { self == .missingModGIL }
+    public var freeThreadingOnly: Bool { self == .missingModGIL || self == .borrowedRefFreeThreading }
 }

@@ -34,7 +34,7 @@ struct SelectionOptions: ParsableArguments {
     var excludes: [String] = []
     @Option(name: .customLong("python-version"), help: ArgumentHelp("The oldest Python the project supports, e.g. 3.11: APIs deprecated after it are not reported.", valueName: "x.y"))
     var pythonVersion: String?
-    @Flag(name: .customLong("free-threading"), help: "Also run the checks for porting to free-threaded CPython (3.13t+): missing-mod-gil.")
+    @Flag(name: .customLong("free-threading"), help: "Also run the checks for porting to free-threaded CPython (3.13t+): missing-mod-gil, borrowed-ref-free-threading.")
     var freeThreading = false
 
     /// The config file (given or found) applied to `options`, then the flags over it.
