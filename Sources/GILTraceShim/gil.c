@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* ---- CPython's own functions, looked up in the process (libpython or the python executable). */
@@ -718,8 +721,44 @@ __attribute__((visibility("default"))) void *dlopen(const char *file, int mode) 
     return h;
 }
 
-/* ---- Start-up and process exit. */
-static void at_exit(void) {
+/* ---- Start-up, fork and process exit. */
+
+static _Atomic int end_noted;
+
+HIDDEN void gilt_note_process_end(uint32_t how, uint64_t value, uint64_t held_gil) {
+    if (!gilt_config.ready || atomic_exchange(&end_noted, 1)) return;
+    gilt_thread *t = gilt_thread_state();
+    gilt_emit_for(t, t ? t->tid : gilt_gettid(), GILT_PROCESS_END, how, 0, value, held_gil, 0, NULL, 0);
+}
+
+HIDDEN int gilt_process_holds_gil(void) {
+    uint32_t pid = (uint32_t)getpid();
+    int n = atomic_load(&gilt_thread_count);
+    for (int i = 0; i < n && i < GILT_MAX_THREADS; i++) {
+        gilt_thread *t = gilt_threads[i];
+        if (t && t->pid == pid && !t->internal && !atomic_load(&t->exited) && t->gil == 1) return 1;
+    }
+    /* Unknown to the bookkeeping (the interpreter took it, as for Python code): CPython knows for this thread. */
+    gilt_thread *me = gilt_self;
+    return me && me->gil == -1 && real_IsInitialized && real_Check && real_IsInitialized() && real_Check();
+}
+
+static void (*real_exit)(int), (*real__exit)(int), (*real__Exit)(int);
+static pid_t (*real_waitpid)(pid_t, int *, int), (*real_wait)(int *), (*real_wait4)(pid_t, int *, int, struct rusage *);
+
+/* Normally resolved at start-up; looked up here when called before it (from another library's constructor). */
+#define REAL(var, name) (var ? var : (var = (__typeof__(var))dlsym(RTLD_NEXT, name)))
+
+HIDDEN void gilt_real_exit(int status) {
+    REAL(real__exit, "_exit")(status);
+    __builtin_unreachable();
+}
+
+/* The end of the process's tracing: counts and Ensure checks of the threads still running, then every log out.
+   Run by the exit handlers, or by the _exit hook (which skips them). Once. */
+static void finish_process(void) {
+    static _Atomic int finished;
+    if (atomic_exchange(&finished, 1)) return;
     int n = atomic_load(&gilt_thread_count);
     gilt_thread *me = gilt_thread_state();
     for (int i = 0; i < n && i < GILT_MAX_THREADS; i++) {
@@ -735,12 +774,111 @@ static void at_exit(void) {
     gilt_flush_all();
 }
 
+static void at_exit(void) {
+    /* main returned, or exit() was called from inside libc: the status is not known here (the parent learns it). */
+    gilt_note_process_end(GILT_END_EXIT_UNKNOWN, 0, 0);
+    finish_process();
+}
+
+/* exit(), _exit() and _Exit() say how the process ends; _exit and _Exit skip the exit handlers, so they finish the
+   tracing themselves (a forked child usually leaves with _exit: its logs would be lost). */
+__attribute__((visibility("default"), noreturn)) void exit(int status) {
+    gilt_note_process_end(GILT_END_EXIT, (uint64_t)(status & 0xff), 0);
+    REAL(real_exit, "exit")(status);
+    __builtin_unreachable();
+}
+
+__attribute__((visibility("default"), noreturn)) void _exit(int status) {
+    gilt_note_process_end(GILT_END_EXIT, (uint64_t)(status & 0xff), 0);
+    if (gilt_config.ready) finish_process();
+    REAL(real__exit, "_exit")(status);
+    __builtin_unreachable();
+}
+
+__attribute__((visibility("default"), noreturn)) void _Exit(int status) {
+    gilt_note_process_end(GILT_END_EXIT, (uint64_t)(status & 0xff), 0);
+    if (gilt_config.ready) finish_process();
+    REAL(real__Exit, "_Exit")(status);
+    __builtin_unreachable();
+}
+
+/* A reaped child's end, as its parent saw it: the only word on a child killed by SIGKILL, or whose main returned. */
+static void reaped(pid_t pid, int status) {
+    if (pid > 0 && gilt_config.ready && !gilt_busy && (WIFEXITED(status) || WIFSIGNALED(status)))
+        gilt_emit(GILT_CHILD_END, 0, 0, (uint64_t)pid, (uint64_t)(uint32_t)status, 0, NULL, 0);
+}
+
+__attribute__((visibility("default"))) pid_t waitpid(pid_t pid, int *status, int options) {
+    int local = 0;
+    pid_t r = REAL(real_waitpid, "waitpid")(pid, status ? status : &local, options);
+    reaped(r, status ? *status : local);
+    return r;
+}
+
+__attribute__((visibility("default"))) pid_t wait(int *status) {
+    int local = 0;
+    pid_t r = REAL(real_wait, "wait")(status ? status : &local);
+    reaped(r, status ? *status : local);
+    return r;
+}
+
+__attribute__((visibility("default"))) pid_t wait4(pid_t pid, int *status, int options, struct rusage *usage) {
+    int local = 0;
+    pid_t r = REAL(real_wait4, "wait4")(pid, status ? status : &local, options, usage);
+    reaped(r, status ? *status : local);
+    return r;
+}
+
+/* PROCESS_START: pid, parent, and the command line. */
+static void emit_process_start(uint16_t flags) {
+    char cmd[4096];
+    size_t used = 0;
+    int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t r;
+        while (used < sizeof cmd - 1 && (r = read(fd, cmd + used, sizeof cmd - 1 - used)) > 0) used += (size_t)r;
+        close(fd);
+    }
+    cmd[used] = 0;
+    for (size_t i = 0; i + 1 < used; i++) if (cmd[i] == 0) cmd[i] = ' ';
+    uint64_t words[256];
+    uint16_t n = gilt_pack_string(cmd, words, 256);
+    gilt_emit(GILT_PROCESS_START, 0, flags, (uint64_t)getpid(), (uint64_t)getppid(), 0, words, n);
+}
+
+/* In a child of fork(): the thread states are copies that write into the parent's files, so they start afresh,
+   except that the forking thread goes on as it was: the GIL, the Ensure states and saved thread states, and the
+   mutexes it held are still its own (PyOS_AfterFork_Child() keeps them, and the child releases them). */
 static void after_fork_child(void) {
-    /* The child's thread states are copies that write into the parent's files: start afresh. */
+    gilt_thread *parent = gilt_self;
     gilt_self = NULL;
     atomic_store(&gilt_thread_count, 0);
     atomic_store(&gilt_watchdog_started, 0); /* the watchdog thread is not copied; a new one starts when needed */
     atomic_store(&gilt_tick, 0);
+    atomic_store(&gilt_dying, 0);
+    atomic_store(&end_noted, 0);
+    if (!gilt_config.ready) return;
+    gilt_thread *t = gilt_thread_state();
+    if (!t) return;
+    if (parent) {
+        t->gil = parent->gil;
+        t->ensure_depth = parent->ensure_depth;
+        t->save_depth = parent->save_depth;
+        t->ensure_was_held = parent->ensure_was_held;
+        memcpy(t->ensure_site, parent->ensure_site, sizeof t->ensure_site);
+        t->held_count = parent->held_count;
+        memcpy(t->held_lock, parent->held_lock, sizeof t->held_lock);
+        memcpy(t->held_site, parent->held_site, sizeof t->held_site);
+        /* A hold in progress goes on untimed: its acquisition is in the parent's log. */
+        t->acquired_site = parent->acquired_site;
+        t->acquired_api = parent->acquired_api;
+        t->random = parent->random;
+        t->sample_left = parent->sample_left;
+        t->exact_left = parent->exact_left;
+        if (pthread_getspecific(exit_key)) pthread_setspecific(exit_key, t);
+    }
+    emit_process_start(GILT_PROCESS_FORKED);
+    gilt_flush(t);
 }
 
 __attribute__((constructor)) static void gilt_init(void) {
@@ -770,6 +908,13 @@ __attribute__((constructor)) static void gilt_init(void) {
     if (gilt_config.timeline == GILT_TIMELINE_SAMPLED && tick > gilt_config.long_hold_ms) tick = gilt_config.long_hold_ms;
     gilt_config.tick_ms = tick < 1 ? 1 : (uint32_t)tick;
     real_pthread_create = (__typeof__(real_pthread_create))dlsym(RTLD_NEXT, "pthread_create");
+    /* Resolved now: a forked child of a threaded program must not take the loader's lock in dlsym. */
+    real_exit = (__typeof__(real_exit))dlsym(RTLD_NEXT, "exit");
+    real__exit = (__typeof__(real__exit))dlsym(RTLD_NEXT, "_exit");
+    real__Exit = (__typeof__(real__Exit))dlsym(RTLD_NEXT, "_Exit");
+    real_waitpid = (__typeof__(real_waitpid))dlsym(RTLD_NEXT, "waitpid");
+    real_wait = (__typeof__(real_wait))dlsym(RTLD_NEXT, "wait");
+    real_wait4 = (__typeof__(real_wait4))dlsym(RTLD_NEXT, "wait4");
     pthread_key_create(&exit_key, on_thread_exit);
     pthread_atfork(NULL, NULL, after_fork_child);
     gilt_clock_init();
@@ -779,18 +924,7 @@ __attribute__((constructor)) static void gilt_init(void) {
     { void *warm[4]; backtrace(warm, 4); } /* loads the unwinder now, not inside a hook */
     gilt_load_watch_list(getenv("GILCHECK_TRACE_WATCH_FILE"));
     gilt_config.ready = 1;
-    gilt_thread *t = gilt_thread_state();
-    if (t) {
-        char cmd[4096];
-        size_t used = 0;
-        FILE *f = fopen("/proc/self/cmdline", "re");
-        if (f) { used = fread(cmd, 1, sizeof cmd - 1, f); fclose(f); }
-        cmd[used] = 0;
-        for (size_t i = 0; i + 1 < used; i++) if (cmd[i] == 0) cmd[i] = ' ';
-        uint64_t words[256];
-        uint16_t n = gilt_pack_string(cmd, words, 256);
-        gilt_emit(GILT_PROCESS_START, 0, 0, (uint64_t)getpid(), (uint64_t)getppid(), 0, words, n);
-    }
+    if (gilt_thread_state()) emit_process_start(0);
     gilt_scan_modules();
     gilt_flush(gilt_self);
     gilt_install_crash_handlers();

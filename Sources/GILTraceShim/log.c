@@ -246,11 +246,19 @@ static const int fatal_signals[] = {SIGABRT, SIGSEGV, SIGBUS, SIGILL, SIGFPE, SI
 static struct sigaction previous[65];
 
 static void on_fatal(int sig, siginfo_t *info, void *context) {
+    /* A fault or abort ends the process whatever a previous handler does first (it returns into the fault again,
+       or re-raises); a SIGTERM or SIGQUIT it handles may not, so those are noted only on the default path. */
+    int fault = sig != SIGTERM && sig != SIGQUIT;
+    if (fault) gilt_note_process_end(GILT_END_SIGNAL, (uint64_t)sig, (uint64_t)gilt_process_holds_gil());
     gilt_flush_all();
     struct sigaction *old = sig < 65 ? &previous[sig] : NULL;
     if (old && (old->sa_flags & SA_SIGINFO) && old->sa_sigaction) { old->sa_sigaction(sig, info, context); return; }
     if (old && old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN && old->sa_handler) { old->sa_handler(sig); return; }
     /* Default action: reinstall it and let the signal happen again (a fault re-executes; abort raises again). */
+    if (!fault) {
+        gilt_note_process_end(GILT_END_SIGNAL, (uint64_t)sig, (uint64_t)gilt_process_holds_gil());
+        gilt_flush_all();
+    }
     signal(sig, SIG_DFL);
     if (sig == SIGTERM || sig == SIGQUIT) raise(sig);
 }

@@ -141,6 +141,12 @@ HIDDEN void gilt_report(uint32_t finding, uint16_t api, uint64_t a, uint64_t b, 
 HIDDEN void gilt_resolve_python(void);
 HIDDEN void gilt_note_acquire(gilt_thread *t, uint64_t lock, uint64_t site);
 HIDDEN void gilt_thread_exit_checks(gilt_thread *t, int at_process_exit);
+/* Records how the process ends (GILT_PROCESS_END), once; async-signal-safe. */
+HIDDEN void gilt_note_process_end(uint32_t how, uint64_t value, uint64_t held_gil);
+/* Whether a thread of this process holds the GIL (the bookkeeping, else CPython for the calling thread). */
+HIDDEN int gilt_process_holds_gil(void);
+/* libc's _exit, past the hook. */
+HIDDEN __attribute__((noreturn)) void gilt_real_exit(int status);
 
 /* watchdog.c */
 /* Starts the watchdog thread once: when the process gets its second thread, or when a single thread is about to

@@ -70,8 +70,9 @@ static void hang(gilt_thread *self, gilt_thread *victim, uint64_t lock, uint64_t
         gilt_emit_for(self, t->tid, GILT_THREAD_STACK, 0, (uint16_t)ready, atomic_load(&t->waiting_on),
                       t->gil == 1 ? GILT_LOCK_GIL : 0, 0, payload, (uint16_t)k);
     }
+    gilt_note_process_end(GILT_END_EXIT, GILT_HANG_EXIT, 0);
     gilt_flush_all();
-    _exit(GILT_HANG_EXIT);
+    gilt_real_exit(GILT_HANG_EXIT); /* not the _exit hook: a hung process gets no exit checks */
 }
 
 HIDDEN _Atomic int gilt_watchdog_started;

@@ -50,6 +50,13 @@ public struct TraceTextReport {
             if let t = report.termination { out += ": \(t.description)" }
             out += "\n"
         }
+        // Other processes of the run that did not end well (a crashed forked child, a failing subprocess).
+        let root = a.rootProcessIndex
+        for (i, p) in a.processes.enumerated() where i != root {
+            guard let end = p.end, end.signal != nil || (end.status ?? 0) != 0 else { continue }
+            let origin = p.forked == true ? "forked from \(p.ppid)" : "child of \(p.ppid)"
+            out += "process \(p.pid) (\(origin)\(p.command.isEmpty ? "" : ", " + shellQuoted(p.command))): \(end.description)\n"
+        }
         let errors = a.findings.filter { $0.severity == .error }.count
         let warnings = a.findings.filter { $0.severity == .warning }.count
         if report.nothingTraced {

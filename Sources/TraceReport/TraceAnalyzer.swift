@@ -63,6 +63,12 @@ final class TracedProcess {
     var apiNames: [UInt64: String] = [:]
     var threads: [UInt32: ThreadInfo] = [:]
     var events: [Event] = []
+    /// A child of fork(): it goes on with its parent's loaded objects.
+    var forked = false
+    /// How it said it ended (process-end record), if it did.
+    var end: ProcessEnd?
+    /// Children it reaped: pid → wait status.
+    var reaped: [UInt32: Int32] = [:]
 
     init(pid: UInt32) { self.pid = pid }
 
@@ -114,6 +120,17 @@ public struct TraceAnalyzer {
                 case .processStart:
                     p.command = r.payloadStrings.filter { !$0.isEmpty }
                     if r.b != 0 { p.ppid = UInt32(truncatingIfNeeded: r.b) }
+                    if r.flags & TraceFormat.processForked != 0 { p.forked = true }
+                case .processEnd:
+                    let value = Int32(truncatingIfNeeded: r.a)
+                    switch ProcessEndCode(rawValue: r.detail) {
+                    case .exit?: p.end = ProcessEnd(.exited(value))
+                    case .signal?: p.end = ProcessEnd(.signaled(value), heldGIL: r.b != 0)
+                    case .exitUnknown?: p.end = .unknown
+                    case nil: break
+                    }
+                case .childEnd:
+                    p.reaped[UInt32(truncatingIfNeeded: r.a)] = Int32(truncatingIfNeeded: r.b)
                 case .module:
                     // pc, when set, is the start of the lowest segment: a tighter range than the load base.
                     let m = LoadedModule(base: r.a, end: r.b, flags: ModuleFlags(rawValue: r.flags), path: r.payloadString,
@@ -130,6 +147,16 @@ public struct TraceAnalyzer {
         if !origin.isFinite { origin = 0 }
         if !end.isFinite { end = origin }
         let ordered = processes.values.sorted { $0.pid < $1.pid }
+        for p in ordered {
+            // A forked child runs its parent's code at the same addresses.
+            if p.forked, let parent = processes[p.ppid] {
+                p.modules = parent.modules + p.modules.filter { !parent.modules.contains($0) }
+            }
+            // A child that could not say how it ended (SIGKILL, main returned): as its parent's wait saw it.
+            if p.end?.known != true, let status = ordered.lazy.compactMap({ $0.reaped[p.pid] }).first {
+                p.end = status & 0x7f == 0 ? ProcessEnd(.exited((status >> 8) & 0xff)) : ProcessEnd(.signaled(status & 0x7f))
+            }
+        }
         for p in ordered {
             p.events.sort { $0.time < $1.time }
             resolver.setModules(p.modules, pid: p.pid)
@@ -173,7 +200,10 @@ public struct TraceAnalyzer {
         }
         return TraceAnalysis(
             findings: findings, threads: threads, sites: context.siteStatistics(), events: counts,
-            processes: ordered.map { ProcessSummary(pid: $0.pid, ppid: $0.ppid, command: $0.command, threads: $0.threads.count) },
+            processes: ordered.map {
+                ProcessSummary(pid: $0.pid, ppid: $0.ppid, command: $0.command, threads: $0.threads.count,
+                               forked: $0.forked ? true : nil, end: $0.end)
+            },
             timeline: Timeline(durationMs: max(0, end - origin) / 1e6, longHoldMs: options.longHoldMs, lanes: lanes),
             watchdogFired: ordered.contains { $0.events.contains { $0.record.recordKind == .hang } },
             sampleRate: context.sampleRate,

@@ -16,6 +16,8 @@ public enum TraceFormat {
     /// With a sampled timeline, every acquisition that waited this long for the GIL is recorded (GILT_LONG_WAIT_NS).
     public static let longWaitNs: Double = 1_000_000
     /// Log file names: `gilcheck.<pid>.<tid>.trace`.
+    /// Flags of a process-start record: a child of fork() (GILT_PROCESS_FORKED).
+    public static let processForked: UInt16 = 1
     public static func isLogFileName(_ name: String) -> Bool {
         name.hasPrefix("gilcheck.") && name.hasSuffix(".trace")
     }
@@ -37,6 +39,15 @@ public enum RecordKind: UInt16, Sendable, CaseIterable {
     case mutexWait = 13
     case pythonStack = 14
     case acquisitionCount = 15
+    case processEnd = 16
+    case childEnd = 17
+}
+
+/// How a process ended (`gilt_process_end`, the detail of a process-end record).
+public enum ProcessEndCode: UInt32, Sendable, CaseIterable {
+    case exit = 1
+    case signal = 2
+    case exitUnknown = 3
 }
 
 /// Why a hold was recorded (`gilt_hold_flags`, the flags of acquisition and release records).

@@ -217,6 +217,47 @@ public struct ProcessSummary: Codable, Sendable, Hashable {
     public var ppid: UInt32
     public var command: [String]
     public var threads: Int
+    /// A child of fork() that went on from its parent's forking thread (nil: started as a program of its own).
+    public var forked: Bool?
+    /// How it ended, from its own log or its parent's wait (nil: not known).
+    public var end: ProcessEnd?
+}
+
+/// How one traced process ended.
+public struct ProcessEnd: Codable, Sendable, Hashable {
+    /// "exited", "signal", or "unknown" (it ran its exit handlers; the status was not seen).
+    public var how: String
+    public var status: Int32?
+    public var signal: Int32?
+    public var signalName: String?
+    /// For a death by signal: whether a thread of the process held the GIL then.
+    public var heldGIL: Bool?
+    public var description: String
+
+    public init(_ termination: Termination, heldGIL: Bool? = nil) {
+        switch termination {
+        case .exited(let code): how = "exited"; status = code
+        case .signaled(let s): how = "signal"; signal = s; signalName = TraceReport.signalName(s); self.heldGIL = heldGIL
+        case .watchdog: how = "exited"; status = TraceFormat.watchdogExitStatus
+        }
+        description = termination.description + (heldGIL == true ? " while holding the GIL" : "")
+    }
+
+    /// Exit handlers ran, the status is not known.
+    public static let unknown = ProcessEnd(how: "unknown", description: "exited (status not seen)")
+
+    private init(how: String, description: String) {
+        self.how = how
+        self.description = description
+    }
+
+    public var known: Bool { how != "unknown" }
+
+    /// Killed by a signal that means a crash (not one a parent sends to stop a worker).
+    public var crashed: Bool {
+        guard let signal else { return false }
+        return [SIGABRT, SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS].contains(signal)
+    }
 }
 
 /// What a timeline lane shows.
@@ -303,12 +344,14 @@ public enum TraceExitStatus: Int32, Sendable {
     /// The watchdog ended a hung run (a `hang` finding says who waited for what).
     case hang = 5
 
-    public static func decide(findings: [TraceFinding], termination: Termination?, logFiles: Int = 1) -> TraceExitStatus {
+    /// `childCrashed`: another traced process (a forked child, a subprocess) was killed by a crash signal.
+    public static func decide(findings: [TraceFinding], termination: Termination?, logFiles: Int = 1,
+                              childCrashed: Bool = false) -> TraceExitStatus {
         // Nothing was traced: no finding could have been seen, so "clean" would be a lie.
         if logFiles == 0 { return .internalError }
         if termination == .watchdog { return .hang }
         if findings.contains(where: { $0.severity >= .warning }) { return .findings }
-        if termination?.failed == true { return .programFailed }
+        if termination?.failed == true || childCrashed { return .programFailed }
         return .clean
     }
 }
@@ -329,6 +372,12 @@ public struct TraceAnalysis: Sendable {
     public var sampleRate: Int?
     /// Problems reading the logs (unreadable files), for stderr and the report.
     public var warnings: [String]
+
+    /// The process the others descend from: the first whose parent was not traced.
+    public var rootProcessIndex: Int? {
+        let pids = Set(processes.map(\.pid))
+        return processes.firstIndex { !pids.contains($0.ppid) } ?? (processes.isEmpty ? nil : 0)
+    }
 }
 
 /// One run, ready to render: the analysis and how the program ended.
@@ -348,8 +397,14 @@ public struct TraceRunReport: Sendable {
         self.analysis = analysis
         self.toolVersion = toolVersion
         self.baseDirectory = baseDirectory
+        // The program gilcheck started ended as gilcheck saw it (its log may only know that main returned).
+        let root = analysis.rootProcessIndex
+        if let root, let termination, analysis.processes[root].end?.known != true {
+            self.analysis.processes[root].end = ProcessEnd(termination)
+        }
+        let childCrashed = analysis.processes.indices.contains { $0 != root && analysis.processes[$0].end?.crashed == true }
         self.exitStatus = TraceExitStatus.decide(findings: analysis.findings, termination: termination,
-                                                 logFiles: analysis.events.logFiles)
+                                                 logFiles: analysis.events.logFiles, childCrashed: childCrashed)
     }
 
     /// True when the run left no trace logs: the reports say so instead of "no GIL faults found".

@@ -153,7 +153,7 @@ struct TraceReportTests {
             (.threadExit, GILT_THREAD_EXIT), (.gilAcquire, GILT_GIL_ACQUIRE), (.gilRelease, GILT_GIL_RELEASE),
             (.finding, GILT_FINDING), (.lockEdge, GILT_LOCK_EDGE), (.hang, GILT_HANG), (.threadStack, GILT_THREAD_STACK),
             (.apiName, GILT_API_NAME), (.dropped, GILT_DROPPED), (.mutexWait, GILT_MUTEX_WAIT), (.pythonStack, GILT_PYTHON_STACK),
-            (.acquisitionCount, GILT_ACQUISITION_COUNT),
+            (.acquisitionCount, GILT_ACQUISITION_COUNT), (.processEnd, GILT_PROCESS_END), (.childEnd, GILT_CHILD_END),
         ]
         #expect(kinds.count == RecordKind.allCases.count)
         for (swift, c) in kinds { #expect(UInt32(swift.rawValue) == c.rawValue) }
@@ -162,6 +162,12 @@ struct TraceReportTests {
             (.threadExitHoldingGIL, GILT_F_THREAD_EXIT_HOLDING_GIL), (.ensureLeakAtExit, GILT_F_ENSURE_LEAK_AT_EXIT),
         ]
         for (swift, c) in findings { #expect(swift.rawValue == c.rawValue) }
+        let ends: [(ProcessEndCode, gilt_process_end)] = [
+            (.exit, GILT_END_EXIT), (.signal, GILT_END_SIGNAL), (.exitUnknown, GILT_END_EXIT_UNKNOWN),
+        ]
+        #expect(ends.count == ProcessEndCode.allCases.count)
+        for (swift, c) in ends { #expect(swift.rawValue == c.rawValue) }
+        #expect(UInt32(TraceFormat.processForked) == GILT_PROCESS_FORKED)
         #expect(TracedAPI.gilStateCheck.rawValue == GILT_API_GILSTATE_CHECK.rawValue)
         #expect(TracedAPI.restoreThread.rawValue == GILT_API_RESTORE_THREAD.rawValue)
         #expect(ModuleFlags.system.rawValue == UInt16(GILT_MODULE_SYSTEM.rawValue))

@@ -267,6 +267,31 @@ struct TraceRuntimeTests {
         #expect(chrome.status == 4 && other["exitStatus"] as? Int == 4 && "\(other["warnings"] ?? "")".contains(why), Comment(rawValue: "\(other)"))
     }
 
+    @Test("each traced process's end is reported: a forked child killed by SIGABRT holding the GIL, a child that exits")
+    func processEnds() throws {
+        let work = try temporaryWorkDirectory()
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let source = packageRoot.appendingPathComponent("corpus/runtime/embed_fork_child_aborts.c").path
+        let flags = try pythonConfig(["--cflags", "--embed", "--ldflags"])
+        let build = try runBounded("/usr/bin/env", ["gcc", "-g", "-O0", "-o", "prog", source] + flags + ["-pthread"], cwd: work)
+        try #require(build.status == 0, Comment(rawValue: build.err))
+        let r = try runBounded(try gilcheckBinary(), ["trace", "--format", "json", "--report", "r.json", "--", "./prog"], cwd: work)
+        #expect(r.status == 3, Comment(rawValue: r.err))
+        let processes = try jsonReport(work + "/r.json")?["processes"] as? [[String: Any]] ?? []
+        #expect(processes.count == 2, Comment(rawValue: "\(processes)"))
+        let parent = processes.first { ($0["ppid"] as? Int) != processes.first?["pid"] as? Int }
+        let child = processes.first { ($0["ppid"] as? Int) == parent?["pid"] as? Int }
+        #expect((child?["command"] as? [String] ?? []).first?.hasSuffix("prog") == true, Comment(rawValue: "\(processes)"))
+        let childEnd = child?["end"] as? [String: Any] ?? [:]
+        #expect(childEnd["how"] as? String == "signal" && childEnd["signalName"] as? String == "SIGABRT"
+                && childEnd["heldGIL"] as? Bool == true, Comment(rawValue: "\(processes)"))
+        #expect(child?["forked"] as? Bool == true, Comment(rawValue: "\(processes)"))
+        let parentEnd = parent?["end"] as? [String: Any] ?? [:]
+        #expect(parentEnd["how"] as? String == "exited" && parentEnd["status"] as? Int == 0, Comment(rawValue: "\(processes)"))
+        let shown = try runBounded(try gilcheckBinary(), ["trace", "--", "./prog"], cwd: work)
+        #expect(shown.out.contains("killed by SIGABRT while holding the GIL"), Comment(rawValue: shown.out))
+    }
+
     @Test("a sampled run still counts every acquisition of every thread exactly")
     func exactCountsWhenSampled() throws {
         let work = try temporaryWorkDirectory()

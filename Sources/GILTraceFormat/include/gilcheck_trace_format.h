@@ -46,7 +46,8 @@ typedef struct gilt_record {
 } gilt_record;
 
 enum gilt_kind {
-    /* a = pid, b = ppid. Payload: the command line (argv joined by NUL, then padded). */
+    /* a = pid, b = ppid, flags = GILT_PROCESS_FORKED for a child of fork() (it goes on from the forking thread, with
+       the parent's loaded objects). Payload: the command line (argv joined by NUL, then padded). */
     GILT_PROCESS_START = 1,
     /* A loaded object. a = load base (dlpi_addr), b = end of its highest segment, pc = start of its lowest
        segment; flags: GILT_MODULE_*.
@@ -91,7 +92,22 @@ enum gilt_kind {
        the timeline is sampled). a = that count. Written when the thread ends and, for threads still running, when
        the process exits. */
     GILT_ACQUISITION_COUNT = 15,
+    /* The process is ending. detail = gilt_process_end, a = the exit status or the signal number, b = 1 when a
+       thread of the process held the GIL (for a death by signal), tid = the thread that ended it. */
+    GILT_PROCESS_END = 16,
+    /* This process reaped a child (waitpid, wait4, wait). a = the child's pid, b = the wait status (as waitpid
+       returns it). Tells how a child ended when the child could not say so itself (SIGKILL, a return from main). */
+    GILT_CHILD_END = 17,
 };
+
+/* How a process ended (detail of GILT_PROCESS_END). */
+enum gilt_process_end {
+    GILT_END_EXIT = 1,         /* exit(), _exit() or _Exit(): a = the status */
+    GILT_END_SIGNAL = 2,       /* a fatal signal: a = its number */
+    GILT_END_EXIT_UNKNOWN = 3, /* exit handlers ran, but the status was not seen (main returned) */
+};
+
+#define GILT_PROCESS_FORKED 1u
 
 enum gilt_module_flags {
     GILT_MODULE_USER = 1,        /* code under test: its imports are checked */
