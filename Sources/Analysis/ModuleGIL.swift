@@ -40,11 +40,8 @@ enum ModuleGIL {
             } else if tokens.contains(where: { $0 == "PyModule_Create" || $0 == "PyModule_Create2" }) {
                 // Single-phase: PyUnstable_Module_SetGIL() on the module that is returned.
                 let returned = Set(tokens.indices.filter { tokens[$0] == "return" && $0 + 1 < tokens.count }.map { tokens[$0 + 1] })
-                let created = tokens.indices.filter { tokens[$0] == "PyModule_Create" || tokens[$0] == "PyModule_Create2" }
-                    .compactMap { k -> String? in k >= 2 && tokens[k - 1] == "=" ? tokens[k - 2] : nil }
                 let setOn = tokens.indices.filter { tokens[$0] == "PyUnstable_Module_SetGIL" && $0 + 2 < tokens.count }
                     .map { tokens[$0 + 2] }
-                _ = created
                 if !setOn.contains(where: returned.contains) {
                     out.append(finding(f, "module '\(module)' (single-phase init) never calls PyUnstable_Module_SetGIL() on the module it returns: importing it on a free-threaded build re-enables the GIL; call PyUnstable_Module_SetGIL(m, Py_MOD_GIL_NOT_USED) once it is thread-safe"))
                 }

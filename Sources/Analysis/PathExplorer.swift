@@ -132,10 +132,7 @@ struct PendingRegistration: Hashable {
     var location: SourceLocation
 
     /// The library a function belongs to by its name: `XML_` of `XML_Parse`, `curl_` of `curl_easy_perform`.
-    static func libraryPrefix(_ name: String) -> String? {
-        guard let underscore = name.firstIndex(of: "_"), name.distance(from: name.startIndex, to: underscore) >= 2 else { return nil }
-        return String(name[...underscore])
-    }
+    static func libraryPrefix(_ name: String) -> String? { APIModel.namePrefix(name) }
 }
 
 /// The events of one path, shared between the paths that fork from it.
@@ -641,7 +638,7 @@ public struct PathExplorer {
     /// Records the functions an outside call made with the GIL held (or not known released) hands over, replacing
     /// what an earlier call with the same callee and key handed for the same slot.
     private func register(_ site: CallSite, _ state: inout PathState) {
-        guard PendingRegistration.libraryPrefix(site.callee) != nil || !site.arguments.isEmpty else { return }
+        guard !site.arguments.isEmpty else { return }
         func key(_ n: Int, skipping: Set<Int>) -> (StorageKey.Root?, [Int: Int]) {
             var handle: StorageKey.Root?
             var constants: [Int: Int] = [:]
