@@ -144,6 +144,10 @@ public struct FunctionRule: Sendable {
     /// Creates a process that returns 0 in the child (`fork`): the child runs no other thread, so its blocking
     /// calls cannot stall a thread waiting for the GIL.
     public var forks = false
+    /// Runs, before it returns and on the calling thread, functions registered earlier with another call of the
+    /// same library on the same handle (`curl_multi_add_handle` runs the timer callback that `curl_multi_setopt`
+    /// set): they start in the GIL state of this call.
+    public var runsCallbacks = false
     /// Returns a borrowed reference into a container another thread may change on a free-threaded build: what
     /// to use instead (`PyDict_GetItemRef() (3.13)`).
     public var borrowed: String?
@@ -245,6 +249,7 @@ public struct APIModel: Sendable {
                 if rule.callbackThread != nil { existing.callbackThread = rule.callbackThread }
                 if rule.callbackNote != nil { existing.callbackNote = rule.callbackNote }
                 if rule.forks { existing.forks = true }
+                if rule.runsCallbacks { existing.runsCallbacks = true }
                 if rule.borrowed != nil { existing.borrowed = rule.borrowed }
                 existing.origin = rule.origin
                 functions[rule.name] = existing
@@ -255,6 +260,9 @@ public struct APIModel: Sendable {
     }
 
     public func function(named name: String) -> FunctionRule? { functions[name] }
+
+    /// The functions that run callbacks registered with their library (`runs-callbacks: true`), by name.
+    public var callbackRunners: [String] { functions.values.filter(\.runsCallbacks).map(\.name).sorted() }
 
     /// True when the rule comes from a library model (`rules/libs/`): a project's own function of the same
     /// name (`static int compress(...)`) is not that library's.

@@ -37,7 +37,7 @@ public struct RulesFile: Sendable {
     static let topKeys = ["version", "library", "requires-gil", "functions", "thread-entries", "safe-locks", "never-blocks",
                           "guards", "resources"]
     static let functionKeys = ["effect", "state", "gil", "blocks", "deprecated", "thread-entry", "callback-thread",
-                                "callback-note", "forks", "borrowed"]
+                                "callback-note", "forks", "runs-callbacks", "borrowed"]
     static let deprecationKeys = ["since", "removed", "replacement"]
 
     public static func parse(path: String) throws -> RulesFile {
@@ -177,6 +177,9 @@ public struct RulesFile: Sendable {
             case "forks":
                 guard let b = value.bool else { throw fail(value, "forks of '\(name)' must be true or false") }
                 rule.forks = b
+            case "runs-callbacks":
+                guard let b = value.bool else { throw fail(value, "runs-callbacks of '\(name)' must be true or false") }
+                rule.runsCallbacks = b
             case "callback-note":
                 guard let text = value.string, !text.isEmpty else {
                     throw fail(value, "callback-note of '\(name)' must be a short text saying when the callback runs")

@@ -903,6 +903,12 @@ final class CFGBuilder {
             site.pointerKey = key
             site.throughPointer = kids.first.map { text(of: $0) } ?? callee
         }
+        if !indirect, known?.effect == nil, !arguments.isEmpty, let decl = calleeDecl, !model.requiresGIL(callee),
+           let first = decl.type.parameter(0), first.isPointer {
+            let spelling = first.spelling
+            let generic = ["void *", "const void *", "char *", "const char *", "unsigned char *", "const unsigned char *"]
+            if !generic.contains(spelling) { site.handleType = spelling }
+        }
         if let decl = calleeDecl, typeCache.mayThrow(decl) {
             site.mayThrow = true
             site.unwind = unwindBlock(at: c.location)

@@ -135,6 +135,10 @@ public struct CallSite: Sendable {
     public var pointerKey: String? = nil
     /// How the pointer reads in the source (`up.gil_get`), with `pointerKey`.
     public var throughPointer: String? = nil
+    /// The declared type of the callee's first parameter when it is a pointer to a library's own type
+    /// (`CURLM *`, `XML_Parser`), as spelled in its declaration: calls given the same kind of handle in different
+    /// functions may work on the same object (a callback set on it in one, the call that runs it in another).
+    public var handleType: String? = nil
 }
 
 public enum Element: Sendable {

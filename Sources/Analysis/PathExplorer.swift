@@ -227,6 +227,12 @@ public struct PathExplorer {
     /// Outside functions the project releases the GIL around elsewhere (by deviance: see `inferBlocking`), with
     /// the place it does: they are treated as blocking.
     let inferredBlocking: [String: SourceLocation]
+    /// Library calls that run a registered callback which takes the GIL with a saved thread state
+    /// (`callbackHazards`): blocking where the GIL is held, by callee.
+    let callbackHazards: [String: [CallbackHazard]]
+    /// Calls on a library's handle (`site.handleType`) made on a path where the GIL is released: a callback
+    /// registered on that kind of handle elsewhere in the run is run by them without the GIL.
+    private(set) var releasedLibraryCalls: Set<ReleasedLibraryCall> = []
     /// Outside functions (no rule, no summary) this function calls on a path where the GIL is released, and
     /// where: the evidence `inferBlocking` weighs.
     private(set) var releasedOutsideCalls: [String: Set<SourceLocation>] = [:]
@@ -252,8 +258,9 @@ public struct PathExplorer {
     public init(cfg: FunctionCFG, model: APIModel, limits: Limits = Limits(), entry: EntryContext = .ordinary,
                 summaries: @escaping (String) -> FunctionSummary? = { _ in nil },
                 entryTakesGIL: @escaping (String) -> Bool = { _ in false },
-                inferredBlocking: [String: SourceLocation] = [:]) {
+                inferredBlocking: [String: SourceLocation] = [:], callbackHazards: [String: [CallbackHazard]] = [:]) {
         self.inferredBlocking = inferredBlocking
+        self.callbackHazards = callbackHazards
         self.cfg = cfg
         self.model = model
         self.limits = limits
@@ -605,8 +612,19 @@ public struct PathExplorer {
 
     // MARK: - Calls
 
-    /// What a call does: the rules (by qualified, then plain name), else the summary of a function of this run.
+    /// What a call does: the rules (by qualified, then plain name), else the summary of a function of this run;
+    /// a library call that runs a callback unable to take the GIL from this thread blocks.
     func resolve(_ site: CallSite) -> CallRule {
+        var rule = resolveByName(site)
+        if !rule.blocks, rule.effect == nil, !callbackHazards.isEmpty, !site.isIndirect,
+           let hazard = callbackHazards[site.callee]?.first(where: { $0.handleType == nil || $0.handleType == site.handleType }) {
+            rule.blocks = true
+            rule.runsCallback = hazard
+        }
+        return rule
+    }
+
+    private func resolveByName(_ site: CallSite) -> CallRule {
         if let effect = site.guardEffect {
             return CallRule(effect: effect, slot: .argument(0), requiresGIL: false, blocks: false, deprecated: nil,
                             threadEntry: nil, summary: nil, callee: site.callee)
@@ -745,6 +763,10 @@ public struct PathExplorer {
                 }
             } else {
                 register(site, &w.state)
+            }
+            if w.state.gil == .released, site.handleType != nil {
+                releasedLibraryCalls.insert(ReleasedLibraryCall(callee: site.callee, handleType: site.handleType,
+                                                                location: site.location))
             }
         }
         if let n = rule.threadEntry, n < site.arguments.count {
@@ -947,6 +969,12 @@ public struct PathExplorer {
         if let n = rule.summary?.blocksArgument, n < site.arguments.count,
            evaluate(site.arguments[n].value, w.state) == .equals(0) { return }
         switch w.state.gil {
+        case .held where rule.runsCallback != nil:
+            let h = rule.runsCallback!
+            let place = "\(h.location.file.split(separator: "/").last ?? ""):\(h.location.line)"
+            report(.blockingWithGIL, at: site.location,
+                   "\(site.shown) may call back \(h.function)() (set with \(h.registrar)() at \(place)), which takes the GIL with \(h.acquisition); called while this thread holds the GIL, the callback waits for this thread or cannot run",
+                   walker: w, since: w.heldSince)
         case .held:
             let evidence = rule.releasedAroundAt.map {
                 PathNote(file: $0.file, line: $0.line, column: $0.column,

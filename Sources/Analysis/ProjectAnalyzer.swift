@@ -53,6 +53,11 @@ public struct ProjectAnalyzer {
             resolve(name, file: cfgs[caller].location.file, units: units[caller])
         }
 
+        // Functions handed to library calls anywhere in the run, and the library calls that would run one that
+        // cannot take the GIL from a thread that holds it (see CallbackDrivers.swift).
+        let registrations = collectRegistrations(cfgs, model: model, target: target)
+        let hazards = callbackHazards(registrations, cfgs: cfgs, model: model, target: target)
+
         let calls: [[Int]] = cfgs.indices.map { i in
             Array(Set(cfgs[i].callSites.filter { !$0.isIndirect }.compactMap { target($0.callee, from: i) }))
         }
@@ -93,21 +98,21 @@ public struct ProjectAnalyzer {
             finishedCount += 1
             findingsSoFar += r.0.count
             progress?(finishedCount, cfgs.count, findingsSoFar)
-        }) { [model, limits] k -> ([Diagnostic], FunctionSummary, [CallbackRegistration], [String: Set<SourceLocation>]) in
+        }) { [model, limits] k -> ([Diagnostic], FunctionSummary, [CallbackRegistration], [String: Set<SourceLocation>], Set<ReleasedLibraryCall>) in
             let i = order[k]
             // A crash from here on names the function's file (see CrashHandler in the CLI).
-            return CrashAttribution.working(on: cfgs[i].location.file) { () -> ([Diagnostic], FunctionSummary, [CallbackRegistration], [String: Set<SourceLocation>]) in
+            return CrashAttribution.working(on: cfgs[i].location.file) { () -> ([Diagnostic], FunctionSummary, [CallbackRegistration], [String: Set<SourceLocation>], Set<ReleasedLibraryCall>) in
                 var known: [String: FunctionSummary] = [:]
                 for site in cfgs[i].callSites where !site.isIndirect && known[site.callee] == nil {
                     if let j = target(site.callee, from: i), position[j] < k, let s = shared[j] { known[site.callee] = s }
                 }
-                var explorer = PathExplorer(cfg: cfgs[i], model: model, limits: limits, summaries: { known[$0] })
+                var explorer = PathExplorer(cfg: cfgs[i], model: model, limits: limits, summaries: { known[$0] }, callbackHazards: hazards)
                 let found = explorer.run()
                 var summary = explorer.summary
                 if summary.effect != nil, summary.effectValues == nil {
                     refineByArgument(&summary, exits: explorer.exits, cfg: cfgs[i]) { facts in
                         var again = PathExplorer(cfg: cfgs[i], model: model, limits: limits,
-                                                 entry: EntryContext(assumptions: facts), summaries: { known[$0] })
+                                                 entry: EntryContext(assumptions: facts), summaries: { known[$0] }, callbackHazards: hazards)
                         _ = again.run()
                         return again.exits
                     }
@@ -115,20 +120,22 @@ public struct ProjectAnalyzer {
                 if summary.blocks != nil {
                     summary.blocksArgument = blockingArgument(cfgs[i]) { facts in
                         var again = PathExplorer(cfg: cfgs[i], model: model, limits: limits,
-                                                 entry: EntryContext(assumptions: facts), summaries: { known[$0] })
+                                                 entry: EntryContext(assumptions: facts), summaries: { known[$0] }, callbackHazards: hazards)
                         _ = again.run()
                         return again.summary.blocks != nil
                     }
                 }
                 shared[i] = summary
-                return (found, summary, explorer.releasedRegistrations, explorer.releasedOutsideCalls)
+                return (found, summary, explorer.releasedRegistrations, explorer.releasedOutsideCalls, explorer.releasedLibraryCalls)
             }
         }
         var summaries: [Int: FunctionSummary] = [:]
         var diagnostics: [Diagnostic] = []
         var releasedRegistrations: [(Int, CallbackRegistration)] = []
         var releasedOutside: [String: Set<SourceLocation>] = [:]
+        var releasedLibraryCalls: [ReleasedLibraryCall] = []
         for (k, i) in order.enumerated() {
+            releasedLibraryCalls += results[k].4.map { var c = $0; c.inFunction = i; return c }
             diagnostics += results[k].0
             summaries[i] = results[k].1
             releasedRegistrations += results[k].2.map { (i, $0) }
@@ -142,7 +149,7 @@ public struct ProjectAnalyzer {
             for i in cfgs.indices where cfgs[i].callSites.contains(where: { !$0.isIndirect && inferred[$0.qualifiedCallee ?? $0.callee] != nil }) {
                 let lookup: (String) -> FunctionSummary? = { name in target(name, from: i).flatMap { summaries[$0] } }
                 var explorer = PathExplorer(cfg: cfgs[i], model: model, limits: limits, summaries: lookup,
-                                            inferredBlocking: inferred)
+                                            inferredBlocking: inferred, callbackHazards: hazards)
                 diagnostics += CrashAttribution.working(on: cfgs[i].location.file) { explorer.run() }.filter { $0.ruleId == RuleID.blockingWithGIL.rawValue }
             }
         }
@@ -193,6 +200,11 @@ public struct ProjectAnalyzer {
                 entries[t] = "handed to \(r.registrar) at \(as_(r.location.file).lastComponent):\(r.location.line) while the GIL is released there, so it is called back without the GIL"
             }
         }
+        // Functions registered on a library's handle and run by a call on that kind of handle made with the GIL
+        // released, in another function.
+        for (t, origin) in callbacksRunWithoutGIL(registrations, released: releasedLibraryCalls, model: model) where entries[t] == nil {
+            entries[t] = origin
+        }
         for name in model.threadEntries {
             for t in byName[name] ?? [] where entries[t] == nil {
                 entries[t] = "declared in rules as a callback that runs on foreign threads"
@@ -202,7 +214,7 @@ public struct ProjectAnalyzer {
             let lookup: (String) -> FunctionSummary? = { name in target(name, from: t).flatMap { summaries[$0] } }
             var explorer = PathExplorer(cfg: cfgs[t], model: model, limits: limits,
                                         entry: EntryContext(gil: .released, threadOrigin: origin), summaries: lookup,
-                                        inferredBlocking: inferred)
+                                        inferredBlocking: inferred, callbackHazards: hazards)
             diagnostics += CrashAttribution.working(on: cfgs[t].location.file) { explorer.run() }
         }
         // Functions that Python calls (method tables, type slots) start with the GIL held. Only that run sees
@@ -219,7 +231,7 @@ public struct ProjectAnalyzer {
             let lookup: (String) -> FunctionSummary? = { name in target(name, from: t).flatMap { summaries[$0] } }
             var explorer = PathExplorer(cfg: cfgs[t], model: model, limits: limits,
                                         entry: EntryContext(gil: .held, pythonOrigin: origin), summaries: lookup,
-                                        inferredBlocking: inferred)
+                                        inferredBlocking: inferred, callbackHazards: hazards)
             guard explorer.hasBlockingCall else { continue }
             diagnostics += CrashAttribution.working(on: cfgs[t].location.file) { explorer.run() }
         }
@@ -243,7 +255,7 @@ public struct ProjectAnalyzer {
             let lookup: (String) -> FunctionSummary? = { name in target(name, from: i).flatMap { summaries[$0] } }
             let entryTakes: (String) -> Bool = { name in target(name, from: i).map(takesGIL) ?? false }
             var explorer = PathExplorer(cfg: cfgs[i], model: model, limits: limits, summaries: lookup,
-                                        entryTakesGIL: entryTakes, inferredBlocking: inferred)
+                                        entryTakesGIL: entryTakes, inferredBlocking: inferred, callbackHazards: hazards)
             diagnostics += CrashAttribution.working(on: cfgs[i].location.file) { explorer.run() }
         }
         // The runs above can see one fault along different paths: keep the first report of each.

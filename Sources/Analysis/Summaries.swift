@@ -134,6 +134,8 @@ struct CallRule {
     var forks = false
     /// Blocking by deviance: where the project releases the GIL around this outside function.
     var releasedAroundAt: SourceLocation? = nil
+    /// Blocking because it runs a registered callback that takes the GIL with a saved thread state.
+    var runsCallback: CallbackHazard? = nil
 
     /// "helper() (summary: it calls PyList_Append())" style suffix for messages about summarized callees.
     var because: String {

@@ -289,6 +289,13 @@ public struct ClangType {
         clang_Type_getNumTemplateArguments(raw) > 0 ? ClangType(clang_Type_getTemplateArgumentAsType(raw, 0)) : nil
     }
     public var declaration: Cursor { Cursor(clang_getTypeDeclaration(raw), tu: nil) }
+    /// The declared type of a function type's parameter at `index`, nil past the last one (or for a function
+    /// declared without a prototype).
+    public func parameter(_ index: Int) -> ClangType? {
+        let n = clang_getNumArgTypes(raw)
+        guard n > index else { return nil }
+        return ClangType(clang_getArgType(raw, UInt32(index)))
+    }
     public func isSame(as other: ClangType) -> Bool { clang_equalTypes(raw, other.raw) != 0 }
     /// Integer, character, boolean and enumeration types: those of an integer constant expression.
     public static func isIntegral(_ kind: CXTypeKind) -> Bool {

@@ -1,0 +1,184 @@
+import ClangSupport
+import APIModel
+
+// Callbacks a library runs synchronously, inside a later call on the same handle, possibly made in another
+// function: `curl_easy_setopt(self->handle, CURLOPT_WRITEFUNCTION, write_cb)` in the setopt method, and
+// `curl_easy_perform(self->handle)` in the perform method. The callback starts in the GIL state of the call that
+// runs it: without the GIL when that call is made inside Py_BEGIN_ALLOW_THREADS (the callback must take it), and
+// with it when the call holds the GIL (a callback that takes the GIL with a saved thread state then waits for
+// itself, or finds no state to take and skips its work).
+//
+// The path engine pairs a registration with a call of the same function's paths (`PendingRegistration`); this
+// file pairs them across the run, by the kind of handle both are given (`CURL *`, `XML_Parser`).
+
+/// A project function handed to a library call, anywhere in the run.
+struct LibraryRegistration {
+    var registrar: String
+    /// The declared type of the registrar's first parameter: the handle the callback is set on.
+    var handleType: String?
+    /// The functions handed, with the definition each names.
+    var functions: [(name: String, index: Int)]
+    var location: SourceLocation
+    /// The function that registers.
+    var inFunction: Int
+    /// The handle lives where other functions reach it (a field, a global, a parameter), not only in a local
+    /// of the registering function, whose own paths the path engine pairs.
+    var handleShared: Bool
+}
+
+/// A call made with the GIL released that a library might run registered callbacks in.
+struct ReleasedLibraryCall: Hashable {
+    var callee: String
+    var handleType: String?
+    var location: SourceLocation
+    /// The function making the call (set when the run collects them).
+    var inFunction = -1
+
+    static func == (a: Self, b: Self) -> Bool { a.location == b.location && a.callee == b.callee }
+    func hash(into h: inout Hasher) { h.combine(location); h.combine(callee) }
+}
+
+/// A callback-running call that, made with the GIL held, runs a callback that takes the GIL in a way that does
+/// not nest (`PyEval_AcquireThread`, `PyEval_RestoreThread`).
+public struct CallbackHazard: Sendable {
+    var function: String
+    var registrar: String
+    var location: SourceLocation
+    var handleType: String?
+    /// How the callback takes the GIL (`PyEval_AcquireThread()`, or a helper that calls it).
+    var acquisition: String
+}
+
+/// Every function of the run handed to an outside call that has no GIL role in the rules (not a thread start,
+/// not a callback-thread registration): the candidates for being run later by a call of the same library.
+func collectRegistrations(_ cfgs: [FunctionCFG], model: APIModel, target: (String, Int) -> Int?) -> [LibraryRegistration] {
+    var out: [LibraryRegistration] = []
+    for (i, c) in cfgs.enumerated() {
+        for site in c.callSites where !site.isIndirect && site.guardEffect == nil && target(site.callee, i) == nil {
+            guard APIModel.namePrefix(site.callee) != nil else { continue }
+            if let rule = model.rule(for: site),
+               rule.effect != nil || rule.threadEntry != nil || rule.callbackThread != nil || model.requiresGIL(rule.name) {
+                continue
+            }
+            var handed: [(String, Int)] = []
+            for a in site.arguments {
+                for name in a.handedFunctions {
+                    if let t = target(name, i), !handed.contains(where: { $0.1 == t }) { handed.append((name, t)) }
+                }
+            }
+            guard !handed.isEmpty else { continue }
+            var shared = true
+            if let first = site.arguments.first, let key = first.addressOf ?? first.storage {
+                shared = !key.path.isEmpty || key.isGlobal || c.parameters.contains(key.rootOnly)
+            }
+            out.append(LibraryRegistration(registrar: site.callee, handleType: site.handleType, functions: handed,
+                                           location: site.location, inFunction: i, handleShared: shared))
+        }
+    }
+    return out
+}
+
+/// Whether a call of `driver` given a handle of `driverHandle` may run what `r` registered: a different call of
+/// the same library (by name prefix) on the same kind of handle. For a library the rules model, only its calls
+/// marked `runs-callbacks: true` do; a registration on no handle pairs with those alone.
+func mayRun(_ driver: String, driverHandle: String?, _ r: LibraryRegistration, model: APIModel) -> Bool {
+    guard driver != r.registrar, let prefix = APIModel.namePrefix(driver), prefix == APIModel.namePrefix(r.registrar)
+    else { return false }
+    let marked = model.function(named: driver)?.runsCallbacks == true
+    if model.modeledPrefixes.contains(prefix), !marked { return false }
+    guard let handle = r.handleType else { return marked }
+    return driverHandle == handle
+}
+
+/// How `function` first takes the GIL, when that is with a saved thread state (a restore or an acquire: they
+/// do not nest, so a caller that holds the GIL deadlocks): the first GIL-effect call met walking its blocks
+/// from the entry, looking into the project's own helpers two levels deep. Nil when it first ensures
+/// (`PyGILState_Ensure` nests), first releases, or takes no GIL.
+func nonNestingAcquisition(_ function: Int, cfgs: [FunctionCFG], model: APIModel, target: (String, Int) -> Int?,
+                           depth: Int = 0) -> String? {
+    let cfg = cfgs[function]
+    var seen: Set<Int> = [cfg.entry]
+    var queue = [cfg.entry]
+    var k = 0
+    while k < queue.count {
+        let b = queue[k]
+        k += 1
+        for element in cfg.blocks[b].elements {
+            guard case .call(let site) = element else { continue }
+            if let effect = site.guardEffect ?? model.rule(for: site)?.effect {
+                switch effect {
+                case .restore, .acquire: return site.shown
+                case .ensure, .save, .release, .releaseGIL, .initialize, .finalize: return nil
+                case .check, .noreturn: continue
+                }
+            }
+            if depth < 2, !site.isIndirect, let t = target(site.callee, function), t != function,
+               cfgs[t].callSites.contains(where: { s in s.guardEffect != nil || model.rule(for: s)?.effect != nil
+                   || (!s.isIndirect && target(s.callee, t) != nil) }) {
+                if let inner = nonNestingAcquisition(t, cfgs: cfgs, model: model, target: target, depth: depth + 1) {
+                    return "\(site.shown) (calls \(inner))"
+                }
+                // The helper took or gave the GIL some other way: that decides.
+                if cfgs[t].callSites.contains(where: { s in [.ensure, .save, .release].contains(model.rule(for: s)?.effect) }) {
+                    return nil
+                }
+            }
+        }
+        let next: [Int]
+        switch cfg.blocks[b].terminator {
+        case .jump(let t): next = [t]
+        case .branch(_, let t, let f, _, _): next = [t, f]
+        case .switchOn(_, let cases, let d, _, _): next = cases.map(\.target) + [d]
+        case .exit, .stop, .raise: next = []
+        }
+        for n in next where seen.insert(n).inserted { queue.append(n) }
+    }
+    return nil
+}
+
+/// The callback-running calls of the library models (`runs-callbacks: true`) that would run a registered
+/// callback taking the GIL with a saved thread state: by callee.
+func callbackHazards(_ registrations: [LibraryRegistration], cfgs: [FunctionCFG], model: APIModel,
+                     target: (String, Int) -> Int?) -> [String: [CallbackHazard]] {
+    let runners = model.callbackRunners
+    guard !runners.isEmpty, !registrations.isEmpty else { return [:] }
+    var acquisitions: [Int: String?] = [:]
+    var out: [String: [CallbackHazard]] = [:]
+    for r in registrations {
+        for (name, index) in r.functions {
+            if acquisitions[index] == nil {
+                acquisitions[index] = .some(nonNestingAcquisition(index, cfgs: cfgs, model: model, target: target))
+            }
+            guard case .some(.some(let how)) = acquisitions[index] else { continue }
+            for runner in runners where mayRun(runner, driverHandle: r.handleType, r, model: model) {
+                guard !(out[runner] ?? []).contains(where: { $0.function == name && $0.handleType == r.handleType }) else { continue }
+                out[runner, default: []].append(CallbackHazard(function: name, registrar: r.registrar, location: r.location,
+                                                               handleType: r.handleType, acquisition: how))
+            }
+        }
+    }
+    return out
+}
+
+/// The registered functions a call made with the GIL released runs, with the message part that says so.
+func callbacksRunWithoutGIL(_ registrations: [LibraryRegistration], released: [ReleasedLibraryCall],
+                            model: APIModel) -> [(index: Int, origin: String)] {
+    guard !registrations.isEmpty, !released.isEmpty else { return [] }
+    var out: [(Int, String)] = []
+    var done: Set<Int> = []
+    // A call that blocks (the transfer itself) names the pairing best; then the first in the source.
+    let ordered = released.sorted { a, b in
+        let ab = model.function(named: a.callee)?.blocks == true, bb = model.function(named: b.callee)?.blocks == true
+        return ab != bb ? ab : a.location < b.location
+    }
+    for call in ordered {
+        // A registration and a call of one function are paired along its paths by the path engine.
+        for r in registrations where r.handleShared && r.inFunction != call.inFunction
+            && mayRun(call.callee, driverHandle: call.handleType, r, model: model) {
+            for (_, index) in r.functions where done.insert(index).inserted {
+                out.append((index, "handed to \(r.registrar)() at \(r.location.file.split(separator: "/").last ?? ""):\(r.location.line), then called back by \(call.callee)() at \(call.location.file.split(separator: "/").last ?? ""):\(call.location.line), where the GIL is released"))
+            }
+        }
+    }
+    return out
+}
