@@ -126,6 +126,57 @@ public struct RuleOrigin: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// A condition on one argument of a call that decides whether it blocks: `argN`, optionally masked
+/// (`argN & 0x40`), compared with a constant (`== NULL`, `!= 0`, `== 3`); with no comparison, "is non-zero".
+public struct BlockCondition: Sendable, Equatable, CustomStringConvertible {
+    public enum Mode: Sendable { case when, unless }
+    public enum Comparison: String, Sendable { case equal = "==", notEqual = "!=" }
+    public var mode: Mode
+    public var argument: Int
+    public var mask: Int?
+    public var comparison: Comparison
+    public var value: Int
+    public var text: String
+
+    public var description: String { text }
+
+    /// Parses `arg0 == NULL`, `arg3 & 0x40`, `arg6 & 3 == 3`; nil when the text is not of that form.
+    public init?(mode: Mode, text: String) {
+        let words = text.replacingOccurrences(of: "&", with: " & ").split(separator: " ").map(String.init)
+        guard let first = words.first, first.hasPrefix("arg"), let n = Int(first.dropFirst(3)), n >= 0 else { return nil }
+        func number(_ w: String) -> Int? {
+            if w == "NULL" { return 0 }
+            if w.lowercased().hasPrefix("0x") { return Int(w.dropFirst(2), radix: 16) }
+            return Int(w)
+        }
+        var rest = Array(words.dropFirst())
+        var mask: Int?
+        if rest.first == "&" {
+            guard rest.count >= 2, let m = number(rest[1]) else { return nil }
+            mask = m
+            rest.removeFirst(2)
+        }
+        var comparison = Comparison.notEqual, value = 0
+        if !rest.isEmpty {
+            guard rest.count == 2, let c = Comparison(rawValue: rest[0]), let v = number(rest[1]) else { return nil }
+            comparison = c
+            value = v
+        }
+        self.mode = mode
+        self.argument = n
+        self.mask = mask
+        self.comparison = comparison
+        self.value = value
+        self.text = text
+    }
+
+    /// Whether the condition holds for an argument known to be `v`.
+    public func holds(for v: Int) -> Bool {
+        let x = mask.map { v & $0 } ?? v
+        return comparison == .equal ? x == value : x != value
+    }
+}
+
 /// One function of the API model.
 public struct FunctionRule: Sendable {
     public var name: String
@@ -148,6 +199,10 @@ public struct FunctionRule: Sendable {
     /// same library on the same handle (`curl_multi_add_handle` runs the timer callback that `curl_multi_setopt`
     /// set): they start in the GIL state of this call.
     public var runsCallbacks = false
+    /// Blocks only for some arguments: `blocks-when: "arg0 == NULL"` (only where that is known to hold: the
+    /// global options of ldap_set_option) or `blocks-unless: "arg3 & 0x40"` (except where that is known to
+    /// hold: recv with MSG_DONTWAIT).
+    public var blockCondition: BlockCondition?
     /// Returns a borrowed reference into a container another thread may change on a free-threaded build: what
     /// to use instead (`PyDict_GetItemRef() (3.13)`).
     public var borrowed: String?
@@ -250,6 +305,7 @@ public struct APIModel: Sendable {
                 if rule.callbackNote != nil { existing.callbackNote = rule.callbackNote }
                 if rule.forks { existing.forks = true }
                 if rule.runsCallbacks { existing.runsCallbacks = true }
+                if rule.blockCondition != nil { existing.blockCondition = rule.blockCondition }
                 if rule.borrowed != nil { existing.borrowed = rule.borrowed }
                 existing.origin = rule.origin
                 functions[rule.name] = existing

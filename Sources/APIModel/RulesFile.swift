@@ -37,7 +37,7 @@ public struct RulesFile: Sendable {
     static let topKeys = ["version", "library", "requires-gil", "functions", "thread-entries", "safe-locks", "never-blocks",
                           "guards", "resources"]
     static let functionKeys = ["effect", "state", "gil", "blocks", "deprecated", "thread-entry", "callback-thread",
-                                "callback-note", "forks", "runs-callbacks", "borrowed"]
+                                "callback-note", "forks", "runs-callbacks", "blocks-when", "blocks-unless", "borrowed"]
     static let deprecationKeys = ["since", "removed", "replacement"]
 
     public static func parse(path: String) throws -> RulesFile {
@@ -177,6 +177,13 @@ public struct RulesFile: Sendable {
             case "forks":
                 guard let b = value.bool else { throw fail(value, "forks of '\(name)' must be true or false") }
                 rule.forks = b
+            case "blocks-when", "blocks-unless":
+                let mode: BlockCondition.Mode = key == "blocks-when" ? .when : .unless
+                guard let text = value.string, let condition = BlockCondition(mode: mode, text: text) else {
+                    throw fail(value, "\(key) of '\(name)' must be a condition on one argument, like \"arg0 == NULL\" or \"arg3 & 0x40\"")
+                }
+                rule.blockCondition = condition
+                rule.blocks = true
             case "runs-callbacks":
                 guard let b = value.bool else { throw fail(value, "runs-callbacks of '\(name)' must be true or false") }
                 rule.runsCallbacks = b

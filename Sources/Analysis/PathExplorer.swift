@@ -517,10 +517,15 @@ public struct PathExplorer {
         forget(target, in: &w.state)
         if !target.isLocal { forgetAliased(&w.state) }
         if let newFact { w.state.facts[target] = newFact }
-        if target.isLocal, !target.isTemporary, newFact == nil, value.isCondition,
-           !liveness.addressTaken.contains(target.root), !value.keysRead.contains(target),
-           value.keysRead.allSatisfy({ $0.isLocal && !liveness.addressTaken.contains($0.root) }) {
-            w.state.definitions[target] = value
+        let plainLocal: (StorageKey) -> Bool = { $0.isLocal && !liveness.addressTaken.contains($0.root) }
+        if target.isLocal, !target.isTemporary, newFact == nil, !liveness.addressTaken.contains(target.root),
+           !value.keysRead.contains(target) {
+            if value.isCondition, value.keysRead.allSatisfy(plainLocal) {
+                w.state.definitions[target] = value
+            } else if case .select(let c, _, _) = value, c.keysRead.allSatisfy(plainLocal) {
+                // `ld = self ? self->ld : NULL`: what a later test of `self` says about `ld`.
+                w.state.definitions[target] = value
+            }
         }
         if target.isLocal {
             let carriesState = carried.contains { k in
@@ -531,6 +536,8 @@ public struct PathExplorer {
             else { w.state.foreign.insert(target) }
         }
         if case .read(let source) = value, !w.state.resources.isEmpty { carryResources(from: source, to: target, &w.state) }
+        // A copy of a borrowed thread state is the same state: releasing it gives it back.
+        if case .read(let source) = value, target.isLocal, w.state.borrowed.contains(source) { w.state.borrowed.insert(target) }
         if !w.state.fresh.isEmpty || target.isTemporary {
             if case .read(let source) = value, w.state.fresh.contains(source) {
                 if target.isLocal { w.state.fresh.insert(target) } else { w.state.fresh.remove(source) }  // published
@@ -631,9 +638,11 @@ public struct PathExplorer {
         }
         let name = site.qualifiedCallee ?? site.callee
         if let rule = model.rule(for: site), site.isIndirect || !model.isLibraryRule(rule) || summaries(site.callee) == nil {
-            return CallRule(effect: rule.effect, slot: rule.state ?? defaultSlot(rule.effect), requiresGIL: model.requiresGIL(rule.name),
-                            blocks: rule.blocks, deprecated: rule.deprecated, threadEntry: rule.threadEntry,
-                            summary: nil, callee: rule.name, forks: rule.forks)
+            var r = CallRule(effect: rule.effect, slot: rule.state ?? defaultSlot(rule.effect), requiresGIL: model.requiresGIL(rule.name),
+                             blocks: rule.blocks, deprecated: rule.deprecated, threadEntry: rule.threadEntry,
+                             summary: nil, callee: rule.name, forks: rule.forks)
+            r.blockCondition = rule.blockCondition
+            return r
         }
         if !site.isIndirect, let s = summaries(site.callee) {
             return CallRule(effect: s.effect, slot: s.slot, requiresGIL: s.needsGIL != nil, blocks: s.blocks != nil,
@@ -959,6 +968,18 @@ public struct PathExplorer {
            site.arguments.count > 1, evaluate(site.arguments[1].value, w.state) == .equals(0) { return }
         // In a forked child no other thread can wait for the GIL.
         if w.state.inForkedChild { return }
+        // A call that blocks only for some arguments (`ldap_set_option(NULL, …)`, not `recv(…, MSG_DONTWAIT)`).
+        var conditionNote = ""
+        if let c = rule.blockCondition, c.argument < site.arguments.count {
+            let holds = conditionHolds(c, evaluate(site.arguments[c.argument].value, w.state))
+            switch c.mode {
+            case .when:
+                guard holds == true else { return }
+                conditionNote = " (it blocks when \(c.text.replacingOccurrences(of: "arg\(c.argument)", with: "'\(site.arguments[c.argument].text.isEmpty ? "argument \(c.argument + 1)" : site.arguments[c.argument].text)'")), as on this path)"
+            case .unless:
+                if holds == true { return }
+            }
+        }
         if w.state.gil != .held, let section = blockingResource(w.state), let kind = model.resources[section.kind] {
             report(.blockingWithGIL, at: site.location,
                    "\(site.shown)\(rule.blockingBecause) may block inside the \(kind.noun) '\(section.name)' begun by \(section.api) at line \(section.site.line); threads that need the object wait, and one that holds what this waits for deadlocks with it",
@@ -981,7 +1002,7 @@ public struct PathExplorer {
                          message: "the project releases the GIL around \(site.callee)() here, so it is taken to block")
             }
             report(.blockingWithGIL, at: site.location,
-                   "\(site.shown)\(rule.blockingBecause) may block while this thread holds the GIL; a thread that holds what it waits for and needs the GIL deadlocks with it",
+                   "\(site.shown)\(rule.blockingBecause)\(conditionNote) may block while this thread holds the GIL; a thread that holds what it waits for and needs the GIL deadlocks with it",
                    walker: w, since: w.heldSince, extraNote: evidence)
         case .unknown:
             if blocksWitness == nil { blocksWitness = rule.summary?.blocks ?? site.shown }
@@ -990,6 +1011,16 @@ public struct PathExplorer {
         }
         if w.state.threadStartedWhileHeld != nil, w.state.gil == .held {
             reportInitHolds(&w)
+        }
+    }
+
+    /// Whether a call's argument, as this path knows it, meets a rule's condition: nil when not known.
+    private func conditionHolds(_ c: BlockCondition, _ fact: Fact?) -> Bool? {
+        switch fact {
+        case .equals(let v)?: return c.holds(for: v)
+        case .notEquals(let excluded)? where c.mask == nil && excluded.contains(c.value):
+            return c.comparison == .notEqual
+        default: return nil
         }
     }
 
@@ -1203,6 +1234,8 @@ public struct PathExplorer {
         if fromSummary, case .pointee = slot, let key, key.isLocal, !live.contains(where: { $0.keys.contains(key) }) {
             w.state.foreign.insert(key)
         }
+        // The same for a helper that returns the thread state it re-acquired with (`st = acquire_state(c)`).
+        if fromSummary, slot == .result, let key { w.state.foreign.insert(key) }
         if w.state.gil != .held { w.heldSince = w.depth + 1 }
         defer {
             w.state.gil = .held
@@ -1299,6 +1332,9 @@ public struct PathExplorer {
             }
         }
         if let effect = s.callerStateEffect { return (effect, s.callerStateSlot) }
+        // A thread state fetched from elsewhere (`st = self->ts`), re-acquired with and returned: the caller
+        // holds the GIL with the state it is given (`if ((st = acquire_state(c)) == NULL) return;`).
+        if s.gil == .held, returned.contains(where: { $0.isLocal && s.borrowed.contains($0) }) { return (.restore, .result) }
         if s.finalized { return (.finalize, nil) }
         if entry.gil == .unknown {
             if s.heldSinceInitialize && s.gil == .held { return (.initialize, nil) }

@@ -136,6 +136,8 @@ struct CallRule {
     var releasedAroundAt: SourceLocation? = nil
     /// Blocking because it runs a registered callback that takes the GIL with a saved thread state.
     var runsCallback: CallbackHazard? = nil
+    /// Blocks only for some arguments (`blocks-when:` / `blocks-unless:` in the rules).
+    var blockCondition: BlockCondition? = nil
 
     /// "helper() (summary: it calls PyList_Append())" style suffix for messages about summarized callees.
     var because: String {
