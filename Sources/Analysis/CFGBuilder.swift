@@ -693,9 +693,16 @@ final class CFGBuilder {
             let kids = c.children
             guard kids.count == 2 else { return .unknown }
             lowerSubexpressionsOfPlace(kids[0])
-            _ = lowerExpression(kids[1])
-            emit(.assign(storageKey(kids[0]), .unknown, c.location))
-            return .unknown
+            let operand = lowerExpression(kids[1])
+            let target = storageKey(kids[0])
+            // `flags |= MSG_DONTWAIT`: the new value from the old one.
+            var value = Value.unknown
+            let spelled = binaryOperator(c, kids)
+            if let target, spelled.hasSuffix("="), let arithmetic = ArithmeticOp(rawValue: String(spelled.dropLast())) {
+                value = .arithmetic(arithmetic, .read(target), operand)
+            }
+            emit(.assign(target, value, c.location))
+            return target.map(Value.read) ?? .unknown
         case CXCursor_UnaryOperator:
             return lowerUnary(c)
         case CXCursor_CXXThrowExpr:
@@ -769,9 +776,10 @@ final class CFGBuilder {
             let a = lowerExpression(kids[0]), b = lowerExpression(kids[1])
             return .compare(CompareOp(rawValue: op)!, a, b)
         default:
-            _ = lowerExpression(kids[0])
-            _ = lowerExpression(kids[1])
-            return c.integerValue.map(Value.constant) ?? .unknown
+            let a = lowerExpression(kids[0]), b = lowerExpression(kids[1])
+            if let v = c.integerValue { return .constant(v) }
+            if let arithmetic = ArithmeticOp(rawValue: op) { return .arithmetic(arithmetic, a, b) }
+            return .unknown
         }
     }
 

@@ -47,6 +47,21 @@ public struct StorageKey: Hashable, Sendable, CustomStringConvertible {
 
 public enum CompareOp: String, Sendable { case eq = "==", ne = "!=", lt = "<", le = "<=", gt = ">", ge = ">=" }
 
+/// Bit operations, kept so that flags built up in a variable (`flags |= MSG_DONTWAIT`) are known where a call
+/// reads them. Only these: a value they combine with constants takes finitely many values around a loop, so
+/// paths still meet (a counter's `i += 1` would give every iteration a state of its own).
+public enum ArithmeticOp: String, Sendable {
+    case or = "|", and = "&", xor = "^"
+
+    public func apply(_ a: Int, _ b: Int) -> Int? {
+        switch self {
+        case .or: return a | b
+        case .and: return a & b
+        case .xor: return a ^ b
+        }
+    }
+}
+
 /// A side-effect-free expression, kept symbolic so that branch conditions can refine what a path knows.
 public indirect enum Value: Hashable, Sendable {
     case constant(Int)
@@ -60,6 +75,7 @@ public indirect enum Value: Hashable, Sendable {
     case and(Value, Value)
     case or(Value, Value)
     case select(Value, Value, Value)
+    case arithmetic(ArithmeticOp, Value, Value)
 
     /// Every key this value reads.
     /// A comparison or a logical combination: a value whose truth says something about other values.
@@ -77,6 +93,7 @@ public indirect enum Value: Hashable, Sendable {
         case .not(let v): return v.keysRead
         case .compare(_, let a, let b), .and(let a, let b), .or(let a, let b): return a.keysRead + b.keysRead
         case .select(let a, let b, let c): return a.keysRead + b.keysRead + c.keysRead
+        case .arithmetic(_, let a, let b): return a.keysRead + b.keysRead
         }
     }
 }

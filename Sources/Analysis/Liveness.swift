@@ -20,6 +20,7 @@ struct Liveness {
             case .not(let a): noteAddresses(a)
             case .compare(_, let a, let b), .and(let a, let b), .or(let a, let b): noteAddresses(a); noteAddresses(b)
             case .select(let a, let b, let c): noteAddresses(a); noteAddresses(b); noteAddresses(c)
+            case .arithmetic(_, let a, let b): noteAddresses(a); noteAddresses(b)
             default: break
             }
         }

@@ -32,6 +32,9 @@ struct Held: Hashable {
     /// A save into the caller's place that this path first restored from (`PyEval_RestoreThread(st->ts); …;
     /// st->ts = PyEval_SaveThread();`): the caller's released GIL is given back as it was handed in.
     var givesBack = false
+    /// A release with no state to pair (a project primitive such as `up.gil_release()`): the function's own
+    /// stateless acquire (`up.gil_get()`) takes it back.
+    var stateless = false
 
     static func == (a: Held, b: Held) -> Bool {
         a.keys == b.keys && a.site == b.site && a.escaped == b.escaped && a.previous == b.previous
@@ -110,6 +113,12 @@ struct PathState: Hashable {
     var resourceFaulted: Set<String> = []
     /// Containers this path created (`PyList_New`) and has not stored anywhere (borrowed-ref-free-threading).
     var fresh: Set<StorageKey> = []
+    /// This path re-acquired the GIL with a thread state it fetched from elsewhere (`PyEval_RestoreThread(
+    /// pthread_getspecific(key))`), neither saved on the path nor the caller's: a GIL primitive that acquires.
+    var acquiredElsewhere = false
+    /// Stateless acquisitions (`acquire`) this path made and has not given back: a later stateless release
+    /// gives one back (a callback's `gil_get(); …; gil_release();`) instead of opening a pair.
+    var statelessAcquired = 0
 }
 
 /// A function handed to an outside call, which a later call of the same library may call back: `XML_SetCharacterDataHandler(p, on_text)` before `XML_Parse(p, …)`,
@@ -251,6 +260,9 @@ public struct PathExplorer {
     /// Storage this function releases or restores somewhere: a state stored in a non-local place that the
     /// function itself also releases is owned by the function, so a path that leaves it held is a leak.
     private var releasedSomewhere: Set<StorageKey> = []
+    /// Some call of the function takes the GIL with no state (`acquire`): its stateless releases are then
+    /// pairs that every path must close, not the function's purpose (a wrapper that only releases).
+    private var acquiresStatelessly = false
     /// The same for paired resources: handles this function releases, and acquires, somewhere.
     var resourceReleasedSomewhere: Set<StorageKey> = []
     var resourceAcquiredSomewhere: Set<StorageKey> = []
@@ -318,6 +330,7 @@ public struct PathExplorer {
                   let key = stateKey(site, slot) else { continue }
             releasedSomewhere.insert(key)
         }
+        acquiresStatelessly = cfg.callSites.contains { resolve($0).effect == .acquire }
         resourceReleasedSomewhere = resourceHandlesReleased()
         resourceAcquiredSomewhere = resourceHandlesAcquired()
         var start = PathState()
@@ -883,8 +896,20 @@ public struct PathExplorer {
         case .restore?:
             restore(site, slot: rule.slot ?? .argument(0), fromSummary: rule.summary != nil, &w)
         case .acquire?:
+            if let i = w.state.saves.lastIndex(where: \.stateless) {
+                w.state.saves.remove(at: i)
+            } else if w.state.gil != .held {
+                w.state.statelessAcquired = min(w.state.statelessAcquired + 1, 4)
+            }
             gilAcquired(site, &w)
         case .releaseGIL?:
+            if w.state.statelessAcquired > 0 {
+                w.state.statelessAcquired -= 1
+            } else if acquiresStatelessly, w.state.gil != .released {
+                w.note(site.location, "GIL released here by \(site.shown)")
+                w.state.saves.append(Held(keys: [], site: site.location, api: site.shown, escaped: false,
+                                          previous: w.state.gil, depth: w.depth, stateless: true))
+            }
             gilReleased(&w)
         case .initialize?:
             gilAcquired(site, &w)
@@ -1267,6 +1292,7 @@ public struct PathExplorer {
             w.state.restored.insert(key)
             w.note(site.location, "GIL re-acquired here by \(site.shown)")
             borrow(key, &w.state)
+            if callerSlot(key, returned: []) == nil { w.state.acquiredElsewhere = true }
         }
     }
 
@@ -1307,7 +1333,8 @@ public struct PathExplorer {
                    walker: w, since: h.depth)
         }
         for h in w.state.saves where isLeaked(h, returned: returned) {
-            let what = h.keys.contains(where: { $0.text == "_save" })
+            let what = h.stateless ? "the GIL released by \(h.api) is not re-acquired"
+                : h.keys.contains(where: { $0.text == "_save" })
                 ? "the GIL released by Py_BEGIN_ALLOW_THREADS is not re-acquired (thread state '_save' is not restored)"
                 : "thread state '\(h.name)' saved by \(h.api) is not restored"
             report(.allowThreadsLeak, at: location, "\(what) \(whereTo)", walker: w, since: h.depth)
@@ -1338,7 +1365,9 @@ public struct PathExplorer {
         if s.finalized { return (.finalize, nil) }
         if entry.gil == .unknown {
             if s.heldSinceInitialize && s.gil == .held { return (.initialize, nil) }
-            if s.gil == .held && s.ensures.isEmpty && s.saves.isEmpty && acquiredOwnGIL(s) { return (.acquire, nil) }
+            if s.gil == .held && s.ensures.isEmpty && s.saves.isEmpty && (acquiredOwnGIL(s) || s.acquiredElsewhere) {
+                return (.acquire, nil)
+            }
             let own = s.saves.filter { !$0.givesBack }
             if s.gil == .released && own.allSatisfy({ $0.escaped }) && !own.isEmpty { return (.releaseGIL, nil) }
         }
@@ -1349,6 +1378,7 @@ public struct PathExplorer {
 
     private func isLeaked(_ h: Held, returned: Set<StorageKey>) -> Bool {
         if h.escaped || h.givesBack { return false }
+        if h.stateless { return true }
         if h.keys.contains(where: { k in returned.contains(where: { $0.isPrefix(of: k) || k.isPrefix(of: $0) }) }) {
             return false
         }
@@ -1404,6 +1434,9 @@ public struct PathExplorer {
             if ta == true || tb == true { return .equals(1) }
             if ta == false && tb == false { return .equals(0) }
             return nil
+        case .arithmetic(let op, let a, let b):
+            guard case .equals(let x)? = evaluate(a, s), case .equals(let y)? = evaluate(b, s) else { return nil }
+            return op.apply(x, y).map(Fact.equals)
         case .select(let c, let a, let b):
             guard let t = evaluate(c, s)?.truth else {
                 let fa = evaluate(a, s)

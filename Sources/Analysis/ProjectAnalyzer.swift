@@ -297,12 +297,25 @@ func inferBlocking(_ released: [String: Set<SourceLocation>], cfgs: [FunctionCFG
 /// hook table's static initializer, an init function's `hooks.release = py_release;`, a `static enter_fn
 /// rt_enter = rt_gil_enter;`), become calls of that function: a project's GIL primitives hidden behind a macro
 /// over a hook table (`#define GIL_GET() up.gil_get()`) are then read through the function's summary or its
-/// rule. A pointer given two different functions stays unknown.
+/// rule. Functions of the run that do nothing (`static void gil_fake_get(void) {}`, set when threads are off)
+/// do not count: with threads on, the pointer calls the other one. A pointer given two different functions
+/// that do something stays unknown.
 func resolvePointerCalls(_ cfgs: inout [FunctionCFG], fileScope: [PointerStore]) {
     var targets: [String: Set<String>] = [:]
     for s in fileScope { targets[s.key, default: []].insert(s.function) }
     for c in cfgs { for s in c.pointerStores { targets[s.key, default: []].insert(s.function) } }
     guard !targets.isEmpty else { return }
+    var doesSomething: [String: Bool] = [:]
+    for c in cfgs {
+        let busy = c.blocks.contains { b in
+            b.elements.contains { if case .declare = $0 { return false } else { return true } }
+        }
+        doesSomething[c.name] = (doesSomething[c.name] ?? false) || busy
+    }
+    for (key, functions) in targets where functions.count > 1 {
+        let doing = functions.filter { doesSomething[$0] ?? true }
+        if doing.count == 1 { targets[key] = doing }
+    }
     for i in cfgs.indices {
         for b in cfgs[i].blocks.indices {
             for e in cfgs[i].blocks[b].elements.indices {
