@@ -87,7 +87,10 @@ let package = Package(
         .target(name: "Diagnostics"),
         // Threads with large stacks and alternate signal stacks, and the record of which file each works on.
         .target(name: "WorkerThreads"),
-        .target(name: "APIModel", dependencies: [.product(name: "Yams", package: "Yams")]),
+        // The built-in API model (rules/) is compiled in by the EmbedRules plugin (EmbeddedRules.swift).
+        .target(name: "APIModel", dependencies: [.product(name: "Yams", package: "Yams")], plugins: ["EmbedRules"]),
+        .executableTarget(name: "EmbedRulesTool"),
+        .plugin(name: "EmbedRules", capability: .buildTool(), dependencies: ["EmbedRulesTool"]),
         .target(
             name: "Analysis",
             dependencies: ["ClangSupport", "APIModel", "Diagnostics", "WorkerThreads"],
