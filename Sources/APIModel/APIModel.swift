@@ -361,9 +361,14 @@ public struct RulesLocator: Sendable {
     public var executablePath: String?
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment,
-                executablePath: String? = CommandLine.arguments.first) {
+                executablePath: String? = RulesLocator.runningExecutable()) {
         self.environment = environment
         self.executablePath = executablePath
+    }
+
+    /// The running binary (`/proc/self/exe`; `argv[0]` where there is no /proc), whatever name ran it.
+    public static func runningExecutable() -> String? {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments.first
     }
 
     /// `$GILCHECK_RULES_DIR` when set; else, for a binary SwiftPM built inside a checkout
