@@ -22,7 +22,14 @@ func llvmPrefix() -> String {
 
 let llvm = llvmPrefix()
 let clangFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-I\(llvm)/include"])]
-let clangLink: [LinkerSetting] = [.unsafeFlags(["-L\(llvm)/lib", "-Xlinker", "-rpath", "-Xlinker", "\(llvm)/lib"])]
+// libclang is not linked: CLibClang loads it with dlopen when gilcheck starts (GILCHECK_LIBCLANG, else this
+// build's \(llvm)/lib), so the same binary runs with Debian's libclang or a Python wheel's.
+let llvmMajor = Int(URL(fileURLWithPath: llvm).lastPathComponent.replacingOccurrences(of: "llvm-", with: "")) ?? 0
+let libclangLoaderFlags: [CSetting] = [
+    .unsafeFlags(["-I\(llvm)/include", "-fvisibility=hidden", "-Wall", "-Wextra", "-Werror"]),
+    .define("GILCHECK_LLVM_LIBDIR", to: "\"\(llvm)/lib\""),
+    .define("GILCHECK_LLVM_MAJOR", to: "\(llvmMajor)"),
+]
 
 // MARK: - Tracer targets (gilcheck trace / gilcheck host). Edited by the tracer work only.
 let tracerProducts: [Product] = [
@@ -72,16 +79,18 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: tracerTargets + [
-        .systemLibrary(name: "CLibClang", path: "Sources/CLibClang"),
+        .target(name: "CLibClang", cSettings: libclangLoaderFlags, linkerSettings: [.linkedLibrary("dl")]),
         .target(
             name: "ClangSupport",
             dependencies: ["CLibClang"],
-            swiftSettings: clangFlags,
-            linkerSettings: clangLink),
+            swiftSettings: clangFlags),
         .target(name: "Diagnostics"),
         // Threads with large stacks and alternate signal stacks, and the record of which file each works on.
         .target(name: "WorkerThreads"),
-        .target(name: "APIModel", dependencies: [.product(name: "Yams", package: "Yams")]),
+        // The built-in API model (rules/) is compiled in by the EmbedRules plugin (EmbeddedRules.swift).
+        .target(name: "APIModel", dependencies: [.product(name: "Yams", package: "Yams")], plugins: ["EmbedRules"]),
+        .executableTarget(name: "EmbedRulesTool"),
+        .plugin(name: "EmbedRules", capability: .buildTool(), dependencies: ["EmbedRulesTool"]),
         .target(
             name: "Analysis",
             dependencies: ["ClangSupport", "APIModel", "Diagnostics", "WorkerThreads"],

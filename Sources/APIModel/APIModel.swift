@@ -254,8 +254,7 @@ public struct APIModel: Sendable {
                             locator: RulesLocator = RulesLocator()) throws -> APIModel {
         var model = APIModel()
         if builtIn {
-            try model.merge(RulesFile.parse(path: try locator.builtInRulesFile()))
-            for file in try locator.libraryRulesFiles() { try model.merge(RulesFile.parse(path: file)) }
+            for file in try locator.builtInRulesFiles() { model.merge(file) }
         }
         for file in extraFiles {
             try model.merge(RulesFile.parse(path: file))
@@ -411,50 +410,79 @@ public enum Glob {
     }
 }
 
-/// Finds the built-in rules directory.
+/// Where the built-in API model (`rules/cpython.yml` and `rules/libs/*.yml`) comes from.
+public enum BuiltInRulesSource: Sendable, Equatable {
+    /// Files on disk: `GILCHECK_RULES_DIR`, or the `rules/` of the checkout a development build runs from.
+    case directory(String)
+    /// The copy compiled into the binary from `rules/` at build time (EmbeddedRules.swift, written by the
+    /// EmbedRules build plugin), so an installed or copied binary needs no files beside it.
+    case embedded
+}
+
+/// Finds the built-in rules.
 public struct RulesLocator: Sendable {
     public var environment: [String: String]
     public var executablePath: String?
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment,
-                executablePath: String? = CommandLine.arguments.first) {
+                executablePath: String? = RulesLocator.runningExecutable()) {
         self.environment = environment
         self.executablePath = executablePath
     }
 
-    /// `$GILCHECK_RULES_DIR/cpython.yml`; else `share/gilcheck/rules/cpython.yml` beside an installed binary;
-    /// else the first `rules/cpython.yml` found walking up from the executable (a build inside the checkout).
-    public func builtInRulesDirectory() throws -> String {
+    /// The running binary (`/proc/self/exe`; `argv[0]` where there is no /proc), whatever name ran it.
+    public static func runningExecutable() -> String? {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments.first
+    }
+
+    /// `$GILCHECK_RULES_DIR` when set; else, for a binary SwiftPM built inside a checkout
+    /// (`ROOT/.build/…/gilcheck` with `ROOT/Package.swift` and `ROOT/rules/cpython.yml`), that checkout's
+    /// `rules/`, read at run time so that an edit is seen without rebuilding; else the embedded copy.
+    public func builtInRules() throws -> BuiltInRulesSource {
         let fm = FileManager.default
         if let dir = environment["GILCHECK_RULES_DIR"], !dir.isEmpty {
             guard fm.fileExists(atPath: dir + "/cpython.yml") else {
                 throw RulesError.builtInRulesMissing("GILCHECK_RULES_DIR=\(dir) has no cpython.yml")
             }
-            return dir
+            return .directory(dir)
         }
-        var candidates: [String] = []
-        if let exe = executablePath {
-            let resolved = URL(fileURLWithPath: exe).resolvingSymlinksInPath()
-            var dir = resolved.deletingLastPathComponent()
-            candidates.append(dir.appendingPathComponent("../share/gilcheck/rules").standardizedFileURL.path)
-            for _ in 0..<8 {
-                candidates.append(dir.appendingPathComponent("rules").path)
-                dir = dir.deletingLastPathComponent()
-            }
-        }
-        for dir in candidates where fm.fileExists(atPath: dir + "/cpython.yml") {
-            return dir
-        }
-        throw RulesError.builtInRulesMissing(
-            "no rules/cpython.yml next to or above \(executablePath ?? "the executable"); set GILCHECK_RULES_DIR")
+        if let root = checkoutRoot() { return .directory(root + "/rules") }
+        return .embedded
     }
 
-    public func builtInRulesFile() throws -> String { try builtInRulesDirectory() + "/cpython.yml" }
+    /// The checkout a development build lives in: the parent of the `.build` directory above the executable,
+    /// when it holds Package.swift and rules/cpython.yml.
+    func checkoutRoot() -> String? {
+        guard let exe = executablePath else { return nil }
+        var dir = URL(fileURLWithPath: exe).resolvingSymlinksInPath().deletingLastPathComponent()
+        while dir.path != "/" && !dir.path.isEmpty {
+            if dir.lastPathComponent == ".build" {
+                let root = dir.deletingLastPathComponent().path
+                let fm = FileManager.default
+                if fm.fileExists(atPath: root + "/Package.swift"), fm.fileExists(atPath: root + "/rules/cpython.yml") {
+                    return root
+                }
+                return nil
+            }
+            dir = dir.deletingLastPathComponent()
+        }
+        return nil
+    }
 
-    /// The library models shipped beside the built-in one (`libs/*.yml`), sorted by name; loaded by default.
-    public func libraryRulesFiles() throws -> [String] {
-        let dir = try builtInRulesDirectory() + "/libs"
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
-        return names.filter { $0.hasSuffix(".yml") }.sorted().map { dir + "/" + $0 }
+    /// The embedded copy of rules/ (name under rules/, text), `cpython.yml` first.
+    public static var embeddedFiles: [(name: String, text: String)] { EmbeddedRules.files }
+
+    /// The built-in model's files, `cpython.yml` first, then the library models (`libs/*.yml`, sorted by name),
+    /// parsed from disk or from the embedded copy.
+    public func builtInRulesFiles() throws -> [RulesFile] {
+        switch try builtInRules() {
+        case .directory(let dir):
+            let libs = dir + "/libs"
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: libs)) ?? []
+            let paths = [dir + "/cpython.yml"] + names.filter { $0.hasSuffix(".yml") }.sorted().map { libs + "/" + $0 }
+            return try paths.map { try RulesFile.parse(path: $0) }
+        case .embedded:
+            return try EmbeddedRules.files.map { try RulesFile.parse(text: $0.text, path: "<built-in>/rules/" + $0.name) }
+        }
     }
 }

@@ -1,3 +1,4 @@
+import CLibClang
 import Foundation
 
 /// How libclang must run in a gilcheck process, set once at start-up.
@@ -17,5 +18,41 @@ public enum LibClangProcess {
     public static func parseOnCallingThreads() {
         setenv("LIBCLANG_NOTHREADS", "1", 1)
         setenv("LIBCLANG_DISABLE_CRASH_RECOVERY", "1", 1)
+    }
+
+    /// Loads libclang (it is not linked; see CLibClang.h): `path` when given (the CLI passes
+    /// `GILCHECK_LIBCLANG`), else the libclang of the build. Returns the file loaded. Only the first call loads.
+    @discardableResult
+    public static func load(path: String?) throws -> String {
+        if gilcheck_libclang_load(path) == 0, let loaded = gilcheck_libclang_path() { return String(cString: loaded) }
+        let why = gilcheck_libclang_error().map { String(cString: $0) } ?? "unknown reason"
+        throw LibClangLoadError(reason: why, requested: path)
+    }
+
+    /// The clang resource directory (builtin headers such as stddef.h) shipped beside the loaded libclang, as
+    /// the libclang-ng wheel lays it out (`native/libclang.so`, `native/resource/include/`). A libclang
+    /// installed by Debian finds its own (`../lib/clang/N` from where it was loaded); then this is nil.
+    public static let bundledResourceDirectory: String? = {
+        guard gilcheck_libclang_load(nil) == 0, let loaded = gilcheck_libclang_path() else { return nil }
+        let dir = URL(fileURLWithPath: String(cString: loaded)).resolvingSymlinksInPath().deletingLastPathComponent()
+            .appendingPathComponent("resource").path
+        return FileManager.default.fileExists(atPath: dir + "/include/stddef.h") ? dir : nil
+    }()
+}
+
+/// libclang could not be loaded.
+public struct LibClangLoadError: Error, CustomStringConvertible {
+    public var reason: String
+    public var requested: String?
+
+    public var description: String {
+        var text = "cannot load libclang: \(reason)"
+        if requested != nil {
+            text += "; GILCHECK_LIBCLANG must name a libclang.so of LLVM 17 or newer"
+        } else {
+            text += "; install Debian's libclang1-19 and libclang-common-19-dev, or set GILCHECK_LIBCLANG to a "
+                + "libclang.so of LLVM 17 or newer (`pip install gilcheck` brings one: libclang-ng)"
+        }
+        return text
     }
 }

@@ -34,6 +34,11 @@ public final class ClangIndex {
 
     /// Parses `path` with `arguments` (compiler flags, without the file name).
     public func parse(path: String, arguments: [String]) throws -> TranslationUnit {
+        var arguments = arguments
+        if let resources = LibClangProcess.bundledResourceDirectory,
+           !arguments.contains(where: { $0 == "-resource-dir" || $0.hasPrefix("-resource-dir=") }) {
+            arguments = ["-resource-dir", resources] + arguments
+        }
         var tu: CXTranslationUnit?
         let options = CXTranslationUnit_KeepGoing.rawValue | CXTranslationUnit_DetailedPreprocessingRecord.rawValue
         let code: CXErrorCode = withCStrings(arguments) { argv in

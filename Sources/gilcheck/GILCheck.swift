@@ -25,7 +25,18 @@ struct GILCheck: ParsableCommand {
         var arguments = Array(CommandLine.arguments.dropFirst())
         // Before any thread starts: libclang parses on our threads, with its crash recovery off. Only for the
         // commands that parse, so that programs run under `trace` do not inherit the variables.
-        if let first = arguments.first, ["lint", "dump-ast"].contains(first) { LibClangProcess.parseOnCallingThreads() }
+        if let first = arguments.first, ["lint", "dump-ast"].contains(first) {
+            LibClangProcess.parseOnCallingThreads()
+            // libclang is loaded at run time (GILCHECK_LIBCLANG, else the build's); say why when it is missing.
+            if !arguments.contains(where: { $0 == "--help" || $0 == "-h" }) {
+                do {
+                    try LibClangProcess.load(path: ProcessInfo.processInfo.environment["GILCHECK_LIBCLANG"])
+                } catch {
+                    FileHandle.standardError.write(Data("gilcheck: \(error)\n".utf8))
+                    Foundation.exit(2)
+                }
+            }
+        }
         // `lint` takes files and then compiler flags after `--`; ArgumentParser cannot hold two open lists,
         // so the flags are split off here.
         if let first = arguments.first, ["lint", "dump-ast"].contains(first), let dash = arguments.firstIndex(of: "--") {
