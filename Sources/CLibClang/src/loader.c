@@ -77,6 +77,8 @@
     F(CXSourceLocation, clang_getLocationForOffset, (CXTranslationUnit a0, CXFile a1, unsigned a2), (a0, a1, a2)) \
     F(unsigned, clang_getNumDiagnostics, (CXTranslationUnit a0), (a0)) \
     F(CXType, clang_getPointeeType, (CXType a0), (a0)) \
+    F(int, clang_getNumArgTypes, (CXType a0), (a0)) \
+    F(CXType, clang_getArgType, (CXType a0, unsigned a1), (a0, a1)) \
     F(CXSourceRange, clang_getRange, (CXSourceLocation a0, CXSourceLocation a1), (a0, a1)) \
     F(CXSourceLocation, clang_getRangeEnd, (CXSourceRange a0), (a0)) \
     F(CXSourceLocation, clang_getRangeStart, (CXSourceRange a0), (a0)) \
