@@ -770,17 +770,35 @@ final class CFGBuilder {
             current = join
             return .read(result)
         case ",":
-            _ = lowerExpression(kids[0], discarded: true)
+            // `a, b, c` nests to the left: walk the spine instead of recursing once per operand.
+            var rights = [kids[1]]
+            var left = kids[0]
+            while true {
+                let inner = stripped(left)
+                guard inner.kind == CXCursor_BinaryOperator else { break }
+                let k = inner.children
+                guard k.count == 2, binaryOperator(inner, k) == "," else { break }
+                rights.append(k[1])
+                left = k[0]
+            }
+            _ = lowerExpression(left, discarded: true)
+            for r in rights.dropFirst().reversed() { _ = lowerExpression(r, discarded: true) }
             return lowerExpression(kids[1], discarded: discarded)
         case "==", "!=", "<", "<=", ">", ">=":
             let a = lowerExpression(kids[0]), b = lowerExpression(kids[1])
             return .compare(CompareOp(rawValue: op)!, a, b)
         default:
-            let a = lowerExpression(kids[0]), b = lowerExpression(kids[1])
-            if let v = c.integerValue { return .constant(v) }
-            if let arithmetic = ArithmeticOp(rawValue: op) { return .arithmetic(arithmetic, a, b) }
-            return .unknown
+            return lowerOtherBinary(c, kids, op)
         }
+    }
+
+    /// Arithmetic and the other operators (kept out of `lowerBinary`, whose frame deep expressions stack up).
+    @inline(never)
+    private func lowerOtherBinary(_ c: Cursor, _ kids: [Cursor], _ op: String) -> Value {
+        let a = lowerExpression(kids[0]), b = lowerExpression(kids[1])
+        if let v = c.integerValue { return .constant(v) }
+        if let arithmetic = ArithmeticOp(rawValue: op) { return .arithmetic(arithmetic, a, b) }
+        return .unknown
     }
 
     private func lowerUnary(_ c: Cursor) -> Value {

@@ -658,8 +658,11 @@ public struct PathExplorer {
             return r
         }
         if !site.isIndirect, let s = summaries(site.callee) {
-            return CallRule(effect: s.effect, slot: s.slot, requiresGIL: s.needsGIL != nil, blocks: s.blocks != nil,
-                            deprecated: nil, threadEntry: s.threadEntry, summary: s, callee: site.callee)
+            let releasedAround = s.isEmpty ? inferredBlocking[site.callee] : nil
+            return CallRule(effect: s.effect, slot: s.slot, requiresGIL: s.needsGIL != nil,
+                            blocks: s.blocks != nil || releasedAround != nil,
+                            deprecated: nil, threadEntry: s.threadEntry, summary: s, callee: site.callee,
+                            releasedAroundAt: releasedAround)
         }
         let releasedAround = site.isIndirect ? nil : inferredBlocking[name]
         return CallRule(effect: nil, slot: nil, requiresGIL: !site.isIndirect && model.requiresGIL(name),
@@ -718,9 +721,11 @@ public struct PathExplorer {
 
     private mutating func call(_ site: CallSite, _ w: inout Walker, into out: inout [Walker]) {
         let rule = resolve(site)
+        // Deviance evidence: the first call of a released region to an outside function, or to a function of
+        // the run that does nothing the GIL rules see (lmdb's preload() touching the pages of a memory map).
         if w.state.gil == .released, !w.state.inForkedChild, !w.state.releasedByCaller, rule.effect == nil,
-           rule.summary == nil, !rule.requiresGIL, !site.isIndirect, rule.releasedAroundAt == nil,
-           model.rule(for: site) == nil, summaries(site.callee) == nil {
+           rule.summary?.isEmpty ?? true, !rule.requiresGIL, !site.isIndirect, rule.releasedAroundAt == nil,
+           model.rule(for: site) == nil, summaries(site.callee)?.isEmpty ?? true {
             let region = w.state.saves.last?.site
             if region == nil || region != w.state.regionWithOutsideCall {
                 let name = site.qualifiedCallee ?? site.callee

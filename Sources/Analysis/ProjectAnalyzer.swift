@@ -144,7 +144,10 @@ public struct ProjectAnalyzer {
 
         // Outside functions the project itself releases the GIL around are taken to block where it calls them
         // with the GIL held: the functions that call them are explored again for that rule alone.
-        let inferred = inferBlocking(releasedOutside, cfgs: cfgs, model: model, inRun: { byName[$0] != nil })
+        // A function of the run counts when it does nothing the GIL rules see, wherever it is defined.
+        let inferred = inferBlocking(releasedOutside, cfgs: cfgs, model: model, evidence: { name in
+            byName[name].map { $0.allSatisfy { summaries[$0]?.isEmpty ?? true } } ?? true
+        })
         if !inferred.isEmpty {
             for i in cfgs.indices where cfgs[i].callSites.contains(where: { !$0.isIndirect && inferred[$0.qualifiedCallee ?? $0.callee] != nil }) {
                 let lookup: (String) -> FunctionSummary? = { name in target(name, from: i).flatMap { summaries[$0] } }
@@ -266,13 +269,14 @@ public struct ProjectAnalyzer {
     }
 }
 
-/// Deviance: an outside function (no rule, not defined in the run, not `never-blocks:`) that the project calls
-/// with the GIL released at two or more of its call sites, and at no more sites otherwise, is one the project itself
-/// treats as slow or blocking: the call sites where it holds the GIL are the odd ones out. Gives each such
-/// function with the first place the project releases around it.
+/// Deviance: an outside function (no rule, not `never-blocks:`), or a function of the run that does nothing the
+/// GIL rules see (`evidence`), that the project calls with the GIL released at two or more of its call sites,
+/// and at no more sites otherwise, is one the project itself treats as slow or blocking: the call sites where
+/// it holds the GIL are the odd ones out. Gives each such function with the first place the project releases
+/// around it.
 func inferBlocking(_ released: [String: Set<SourceLocation>], cfgs: [FunctionCFG], model: APIModel,
-                   inRun: (String) -> Bool) -> [String: SourceLocation] {
-    let candidates = released.filter { !$0.value.isEmpty && !inRun($0.key) && !model.neverBlocks($0.key) }
+                   evidence: (String) -> Bool) -> [String: SourceLocation] {
+    let candidates = released.filter { !$0.value.isEmpty && evidence($0.key) && !model.neverBlocks($0.key) }
     guard !candidates.isEmpty else { return [:] }
     var sites: [String: Set<SourceLocation>] = [:]
     for c in cfgs {
