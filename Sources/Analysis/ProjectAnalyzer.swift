@@ -311,8 +311,10 @@ func resolvePointerCalls(_ cfgs: inout [FunctionCFG], fileScope: [PointerStore])
     guard !targets.isEmpty else { return }
     var doesSomething: [String: Bool] = [:]
     for c in cfgs {
+        // Nothing but declarations, and no value returned (a getter's `return ctx->page;` does something).
         let busy = c.blocks.contains { b in
-            b.elements.contains { if case .declare = $0 { return false } else { return true } }
+            if case .exit(_?, _, _) = b.terminator { return true }
+            return b.elements.contains { if case .declare = $0 { return false } else { return true } }
         }
         doesSomething[c.name] = (doesSomething[c.name] ?? false) || busy
     }
