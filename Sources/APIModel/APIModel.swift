@@ -113,6 +113,9 @@ public struct Deprecation: Sendable, Equatable {
     public var since: String
     public var removed: String?
     public var replacement: String?
+    /// Soft-deprecated (no removal planned; PEP 788's PyGILState_*): reported, as a note, only to projects whose
+    /// oldest supported Python (`python-version`) already has the replacement.
+    public var soft = false
 }
 
 /// Where a rule came from, for messages.
@@ -328,9 +331,12 @@ public struct APIModel: Sendable {
     /// Forgets the deprecations that came after `target` (a project that supports Python 3.8 cannot yet use
     /// what replaced an API deprecated in 3.9). Deprecated at or before the target (and so also removed
     /// before it) stays reported.
-    public mutating func targetPython(_ target: PythonVersion) {
+    public mutating func targetPython(_ target: PythonVersion?) {
         for (name, rule) in functions {
-            guard let d = rule.deprecated, let since = PythonVersion(d.since), since > target else { continue }
+            guard let d = rule.deprecated, let since = PythonVersion(d.since) else { continue }
+            if let target, since <= target { continue }
+            // With no target every hard deprecation is reported; a soft one needs the target to have it.
+            if target == nil, !d.soft { continue }
             functions[name]?.deprecated = nil
         }
     }

@@ -38,7 +38,7 @@ public struct RulesFile: Sendable {
                           "guards", "resources"]
     static let functionKeys = ["effect", "state", "gil", "blocks", "deprecated", "thread-entry", "callback-thread",
                                 "callback-note", "forks", "runs-callbacks", "blocks-when", "blocks-unless", "borrowed"]
-    static let deprecationKeys = ["since", "removed", "replacement"]
+    static let deprecationKeys = ["since", "removed", "replacement", "soft"]
 
     public static func parse(path: String) throws -> RulesFile {
         let data: Data
@@ -205,6 +205,9 @@ public struct RulesFile: Sendable {
                             throw fail(v, "deprecated.\(dk) of '\(name)' must be a Python version like \"3.9\", not '\(v.string ?? "?")'")
                         }
                         if dk == "since" { d.since = text } else { d.removed = text }
+                    case "soft":
+                        guard let b = v.bool else { throw fail(v, "deprecated.soft of '\(name)' must be true or false") }
+                        d.soft = b
                     case "replacement":
                         guard case .scalar = v, let text = v.string, !text.isEmpty else {
                             throw fail(v, "deprecated.replacement of '\(name)' must be a string naming what to call instead")

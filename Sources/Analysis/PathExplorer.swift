@@ -736,7 +736,11 @@ public struct PathExplorer {
                 w.state.regionWithOutsideCall = region
             }
         }
-        if let deprecated = rule.deprecated {
+        if let deprecated = rule.deprecated, deprecated.soft {
+            var message = "\(site.shown) is soft-deprecated since Python \(deprecated.since)"
+            if let replacement = deprecated.replacement { message += "; new code can use \(replacement)" }
+            report(.deprecatedGILAPI, at: site.location, message, walker: nil, since: 0, severity: .note)
+        } else if let deprecated = rule.deprecated {
             var message = "\(site.shown) is deprecated since Python \(deprecated.since)"
             if let removed = deprecated.removed { message += " and removed in \(removed)" }
             if let replacement = deprecated.replacement { message += "; use \(replacement)" }
@@ -1533,14 +1537,14 @@ public struct PathExplorer {
     }
 
     mutating func report(_ rule: RuleID, at location: SourceLocation, _ message: String,
-                                 walker: Walker?, since depth: Int, extraNote: PathNote? = nil) {
+                                 walker: Walker?, since depth: Int, extraNote: PathNote? = nil, severity: Severity? = nil) {
         // One API finding per place: a macro that expands to several calls is one mistake.
         let distinct = rule == .apiWithoutGIL ? "" : message
         let id = "\(rule.rawValue)|\(location.file)|\(location.line)|\(location.column)|\(distinct)"
         guard findings[id] == nil else { return }
         var notes = walker?.path?.notes(since: max(depth, 1)) ?? []
         if let extraNote { notes.append(extraNote) }
-        findings[id] = Diagnostic(ruleId: rule.rawValue, severity: rule.info.severity, file: location.file,
+        findings[id] = Diagnostic(ruleId: rule.rawValue, severity: severity ?? rule.info.severity, file: location.file,
                                   line: location.line, column: location.column, function: cfg.name,
                                   message: message, path: notes)
         order.append(id)

@@ -120,6 +120,8 @@ public final class LintSession {
                     throw LintError.badOption("python version '\(text)' is not like 3.11")
                 }
                 model.targetPython(version)
+            } else {
+                model.targetPython(nil)
             }
             model.addThreadEntries(options.threadEntries)
             self.model = model

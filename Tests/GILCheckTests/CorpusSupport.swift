@@ -40,6 +40,8 @@ struct CorpusCase: CustomStringConvertible, Sendable {
     var rulesFiles: [String] = []
     /// `// gilcheck-free-threading`: lint in free-threading mode (missing-mod-gil).
     var freeThreading = false
+    /// `// gilcheck-python-version: 3.15`: the oldest Python the case supports (soft deprecations).
+    var pythonVersion: String?
 
     var description: String { relativePath }
 
@@ -77,6 +79,9 @@ struct CorpusCase: CustomStringConvertible, Sendable {
                 }
             }
             if s.contains("// gilcheck-free-threading") { directives.freeThreading = true }
+            if let r = s.range(of: "// gilcheck-python-version:") {
+                directives.pythonVersion = s[r.upperBound...].trimmingCharacters(in: .whitespaces)
+            }
             if let r = s.range(of: "// gilcheck-rules:") {
                 let dir = (path as NSString).deletingLastPathComponent
                 directives.rulesFiles += s[r.upperBound...].split(separator: " ").map { dir + "/" + $0 }

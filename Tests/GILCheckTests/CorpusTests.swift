@@ -30,6 +30,7 @@ struct CorpusTests {
         var options = LintOptions(inputs: [c.path], clangArguments: directives.clangArguments,
                                   rulesFiles: directives.rulesFiles, pythonIncludes: pythonIncludes)
         options.freeThreading = directives.freeThreading
+        options.pythonVersion = directives.pythonVersion
         let session = try LintSession(options: options)
         let outcome = session.run()
         #expect(outcome.run.inputErrors.isEmpty, Comment(rawValue: "\(c.relativePath) did not parse: \(outcome.run.inputErrors.map(\.message))"))
