@@ -314,6 +314,9 @@ public final class LintSession {
         for i in diagnostics.indices {
             if let level = options.severities[diagnostics[i].ruleId] { diagnostics[i].severity = level }
         }
+        if Wording.usesAttachedThreadState(pythonVersion: options.pythonVersion, freeThreading: options.freeThreading) {
+            diagnostics = diagnostics.map(Wording.attached)
+        }
         let analyzedFiles = Set(jobs.indices.filter { results[$0] != nil }.map { jobs[$0].path } + cfgs.map(\.location.file))
         let filter = SuppressionFilter(reportUnused: options.reportUnusedSuppressions,
                                        severity: options.severities[RuleID.unusedSuppression.rawValue] ?? .warning)
