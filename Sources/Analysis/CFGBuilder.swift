@@ -929,7 +929,8 @@ final class CFGBuilder {
             site.pointerKey = key
             site.throughPointer = kids.first.map { text(of: $0) } ?? callee
         }
-        if !indirect, known?.effect == nil, !arguments.isEmpty, let decl = calleeDecl, !model.requiresGIL(callee),
+        if !indirect, known?.effect == nil, !arguments.isEmpty, APIModel.namePrefix(callee) != nil, let decl = calleeDecl,
+           !model.requiresGIL(callee),
            let first = decl.type.parameter(0), first.isPointer {
             let spelling = first.spelling
             let generic = ["void *", "const void *", "char *", "const char *", "unsigned char *", "const unsigned char *"]

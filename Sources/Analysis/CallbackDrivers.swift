@@ -160,11 +160,12 @@ func callbackHazards(_ registrations: [LibraryRegistration], cfgs: [FunctionCFG]
     return out
 }
 
-/// The registered functions a call made with the GIL released runs, with the message part that says so.
+/// The registered functions a call made with the GIL released runs (by definition), each with the registration
+/// and the call that runs it.
 func callbacksRunWithoutGIL(_ registrations: [LibraryRegistration], released: [ReleasedLibraryCall],
-                            model: APIModel) -> [(index: Int, origin: String)] {
+                            model: APIModel) -> [(index: Int, registration: CallbackRegistration)] {
     guard !registrations.isEmpty, !released.isEmpty else { return [] }
-    var out: [(Int, String)] = []
+    var out: [(Int, CallbackRegistration)] = []
     var done: Set<Int> = []
     // A call that blocks (the transfer itself) names the pairing best; then the first in the source.
     let ordered = released.sorted { a, b in
@@ -175,8 +176,9 @@ func callbacksRunWithoutGIL(_ registrations: [LibraryRegistration], released: [R
         // A registration and a call of one function are paired along its paths by the path engine.
         for r in registrations where r.handleShared && r.inFunction != call.inFunction
             && mayRun(call.callee, driverHandle: call.handleType, r, model: model) {
-            for (_, index) in r.functions where done.insert(index).inserted {
-                out.append((index, "handed to \(r.registrar)() at \(r.location.file.split(separator: "/").last ?? ""):\(r.location.line), then called back by \(call.callee)() at \(call.location.file.split(separator: "/").last ?? ""):\(call.location.line), where the GIL is released"))
+            for (name, index) in r.functions where done.insert(index).inserted {
+                out.append((index, CallbackRegistration(function: name, registrar: r.registrar + "()", location: r.location,
+                                                        invokedBy: call.callee + "()", invokedAt: call.location)))
             }
         }
     }

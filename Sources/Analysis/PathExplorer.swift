@@ -326,11 +326,11 @@ public struct PathExplorer {
         if isInert { return [] }
         for site in cfg.callSites {
             let rule = resolve(site)
+            if rule.effect == .acquire { acquiresStatelessly = true }
             guard let slot = rule.slot, rule.effect == .release || rule.effect == .restore,
                   let key = stateKey(site, slot) else { continue }
             releasedSomewhere.insert(key)
         }
-        acquiresStatelessly = cfg.callSites.contains { resolve($0).effect == .acquire }
         resourceReleasedSomewhere = resourceHandlesReleased()
         resourceAcquiredSomewhere = resourceHandlesAcquired()
         var start = PathState()
@@ -1026,9 +1026,8 @@ public struct PathExplorer {
         switch w.state.gil {
         case .held where rule.runsCallback != nil:
             let h = rule.runsCallback!
-            let place = "\(h.location.file.split(separator: "/").last ?? ""):\(h.location.line)"
             report(.blockingWithGIL, at: site.location,
-                   "\(site.shown) may call back \(h.function)() (set with \(h.registrar)() at \(place)), which takes the GIL with \(h.acquisition); called while this thread holds the GIL, the callback waits for this thread or cannot run",
+                   "\(site.shown) may call back \(h.function)() (set with \(h.registrar)() at \(h.location.place)), which takes the GIL with \(h.acquisition); called while this thread holds the GIL, the callback waits for this thread or cannot run",
                    walker: w, since: w.heldSince)
         case .held:
             let evidence = rule.releasedAroundAt.map {

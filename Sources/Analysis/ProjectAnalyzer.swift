@@ -173,7 +173,7 @@ public struct ProjectAnalyzer {
                 }
                 for name in site.arguments[n].functionReferences {
                     guard let t = target(name, from: i) else { continue }
-                    entries[t] = entries[t] ?? "started by \(starter)() at \(as_(loc.file).lastComponent):\(loc.line)"
+                    entries[t] = entries[t] ?? "started by \(starter)() at \(loc.place)"
                 }
             }
             // Callbacks a library calls on a thread of its own (rules: `callback-thread`).
@@ -190,23 +190,25 @@ public struct ProjectAnalyzer {
                 let when = rule.callbackNote ?? "on a thread of its own"
                 for name in handed {
                     guard let t = target(name, from: i) else { continue }
-                    entries[t] = entries[t] ?? "registered with \(site.shown) at \(as_(loc.file).lastComponent):\(loc.line), which calls it \(when)"
+                    entries[t] = entries[t] ?? "registered with \(site.shown) at \(loc.place), which calls it \(when)"
                 }
             }
         }
-        // Functions handed to code outside the run where the GIL is released: called back without it.
+        // Functions handed to code outside the run where the GIL is released: called back without it. Then those
+        // registered on a library's handle and run by a call on that kind of handle made with the GIL released,
+        // in another function.
+        func calledBack(_ r: CallbackRegistration) -> String {
+            if let by = r.invokedBy, let at = r.invokedAt {
+                return "handed to \(r.registrar) at \(r.location.place), then called back by \(by) at \(at.place), where the GIL is released"
+            }
+            return "handed to \(r.registrar) at \(r.location.place) while the GIL is released there, so it is called back without the GIL"
+        }
         for (i, r) in releasedRegistrations {
             guard let t = target(r.function, from: i), entries[t] == nil else { continue }
-            if let by = r.invokedBy, let at = r.invokedAt {
-                entries[t] = "handed to \(r.registrar) at \(as_(r.location.file).lastComponent):\(r.location.line), then called back by \(by) at \(as_(at.file).lastComponent):\(at.line), where the GIL is released"
-            } else {
-                entries[t] = "handed to \(r.registrar) at \(as_(r.location.file).lastComponent):\(r.location.line) while the GIL is released there, so it is called back without the GIL"
-            }
+            entries[t] = calledBack(r)
         }
-        // Functions registered on a library's handle and run by a call on that kind of handle made with the GIL
-        // released, in another function.
-        for (t, origin) in callbacksRunWithoutGIL(registrations, released: releasedLibraryCalls, model: model) where entries[t] == nil {
-            entries[t] = origin
+        for (t, r) in callbacksRunWithoutGIL(registrations, released: releasedLibraryCalls, model: model) where entries[t] == nil {
+            entries[t] = calledBack(r)
         }
         for name in model.threadEntries {
             for t in byName[name] ?? [] where entries[t] == nil {
@@ -309,8 +311,9 @@ func resolvePointerCalls(_ cfgs: inout [FunctionCFG], fileScope: [PointerStore])
     for s in fileScope { targets[s.key, default: []].insert(s.function) }
     for c in cfgs { for s in c.pointerStores { targets[s.key, default: []].insert(s.function) } }
     guard !targets.isEmpty else { return }
+    let shared = targets.filter { $0.value.count > 1 }
     var doesSomething: [String: Bool] = [:]
-    for c in cfgs {
+    for c in cfgs where !shared.isEmpty {
         // Nothing but declarations, and no value returned (a getter's `return ctx->page;` does something).
         let busy = c.blocks.contains { b in
             if case .exit(_?, _, _) = b.terminator { return true }
@@ -318,7 +321,7 @@ func resolvePointerCalls(_ cfgs: inout [FunctionCFG], fileScope: [PointerStore])
         }
         doesSomething[c.name] = (doesSomething[c.name] ?? false) || busy
     }
-    for (key, functions) in targets where functions.count > 1 {
+    for (key, functions) in shared {
         let doing = functions.filter { doesSomething[$0] ?? true }
         if doing.count == 1 { targets[key] = doing }
     }
@@ -390,11 +393,3 @@ func blockingArgument(_ cfg: FunctionCFG, blocks: ([StorageKey: Fact]) -> Bool) 
     }
     return nil
 }
-
-/// The last path component without Foundation.
-private struct NSStringLike {
-    let value: String
-    var lastComponent: String { value.split(separator: "/").last.map(String.init) ?? value }
-}
-
-private func as_(_ s: String) -> NSStringLike { NSStringLike(value: s) }

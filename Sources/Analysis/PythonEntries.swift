@@ -60,8 +60,7 @@ func pythonEntryReferences(_ tu: TranslationUnit, include: (String) -> Bool) -> 
     }
 
     func place(_ c: Cursor) -> String {
-        let loc = c.location
-        return "\(loc.file.split(separator: "/").last.map(String.init) ?? loc.file):\(loc.line)"
+        c.location.place
     }
 
     // Walking every body through libclang is costly: a body is walked only when its text names a slot field or

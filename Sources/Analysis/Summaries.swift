@@ -150,7 +150,7 @@ struct CallRule {
     /// The same for messages about blocking: names the blocking call the summary saw, not an API it needs the GIL for.
     var blockingBecause: String {
         if let at = releasedAroundAt {
-            return " (the project releases the GIL around it at \(at.file.split(separator: "/").last.map(String.init) ?? at.file):\(at.line))"
+            return " (the project releases the GIL around it at \(at.place))"
         }
         guard let b = summary?.blocks else { return because }
         return " (summary: it calls \(b))"

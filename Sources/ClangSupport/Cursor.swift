@@ -33,6 +33,9 @@ public struct SourceLocation: Hashable, Sendable, Comparable, CustomStringConver
     }
 
     public var description: String { "\(file):\(line):\(column)" }
+
+    /// `file.c:12`, the file without its directories: how messages name a place.
+    public var place: String { "\(file.split(separator: "/").last.map(String.init) ?? file):\(line)" }
 }
 
 /// The normalized names of the files of the live translation units, by libclang file handle: building a
