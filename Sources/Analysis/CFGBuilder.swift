@@ -1243,10 +1243,11 @@ final class CFGBuilder {
         // `if` over a statement expression) is first tokenized over its first 256 bytes only; when those give
         // more than 61 characters, joining the whole extent would have stopped at the same token.
         if let head = firstBytes(256, from: start, to: end, of: c) {
-            let flat = joinTokens(Array(c.tokens(from: start, to: head).dropLast()), upTo: 61)
+            let lexed = c.sourceTokens(from: start, to: head, throughEnd: true)
+            let flat = joinTokens(Array(lexed.dropLast()), upTo: 61)
             if flat.count > 61 { return String(flat.prefix(57)) + "..." }
         }
-        let flat = joinTokens(c.tokens(from: start, to: end), upTo: 61)
+        let flat = joinTokens(c.sourceTokens(from: start, to: end), upTo: 61)
         return flat.count > 60 ? String(flat.prefix(57)) + "..." : flat
     }
 

@@ -1,5 +1,6 @@
 /// Which variables may still be read after each block's entry. Facts about dead variables are dropped so that
 /// paths that differ only in values nobody reads again merge (this is what keeps path-sensitivity affordable).
+/// Given a `Relevance`, only the reads it keeps count: a variable only irrelevant code reads is dead too.
 struct Liveness {
     private let index: [StorageKey.Root: Int]
     private let words: Int
@@ -7,11 +8,11 @@ struct Liveness {
     /// Variables whose address is taken somewhere: a call or a store through a pointer may change them.
     private(set) var addressTaken: Set<StorageKey.Root> = []
 
-    init(_ cfg: FunctionCFG) {
+    init(_ cfg: FunctionCFG, relevance: Relevance? = nil) {
         let n = cfg.blocks.count
         var uses = Array(repeating: Set<StorageKey.Root>(), count: n)
         var defs = Array(repeating: Set<StorageKey.Root>(), count: n)
-        var successors = Array(repeating: [Int](), count: n)
+        let successors = Relevance.successors(cfg)
         var taken: Set<StorageKey.Root> = []
 
         func noteAddresses(_ v: Value) {
@@ -30,19 +31,21 @@ struct Liveness {
             func use(_ roots: [StorageKey]) {
                 for k in roots where !d.contains(k.root) { u.insert(k.root) }
             }
-            for element in block.elements {
+            for (e, element) in block.elements.enumerated() {
                 switch element {
                 case .assign(let target, let value, _):
-                    use(value.keysRead)
                     noteAddresses(value)
+                    let counts = relevance.map { r in target.map { r.roots.contains($0.root) } ?? false } ?? true
+                    if counts { use(value.keysRead) }
                     if let target {
-                        if target.path.isEmpty { d.insert(target.root) } else { use([target]) }
+                        if target.path.isEmpty { d.insert(target.root) } else if counts { use([target]) }
                     }
                 case .call(let site):
+                    let counts = relevance?.call[i][e] ?? true
                     for a in site.arguments {
-                        use(a.value.keysRead)
+                        if counts { use(a.value.keysRead) }
                         noteAddresses(a.value)
-                        if let s = a.storage { use([s]) }
+                        if counts, let s = a.storage { use([s]) }
                     }
                     if let r = site.result { d.insert(r.root) }
                 case .declare(let k):
@@ -52,11 +55,10 @@ struct Liveness {
                 }
             }
             switch block.terminator {
-            case .jump(let t): successors[i] = [t]
-            case .branch(let v, let t, let f, _, _): use(v.keysRead); successors[i] = [t, f]
-            case .switchOn(let v, let cases, let def, _, _):
-                use(v.keysRead); successors[i] = cases.map(\.target) + [def]
-            case .exit(let v, _, _): if let v { use(v.keysRead) }
+            case .jump: break
+            case .branch(let v, _, _, _, _), .switchOn(let v, _, _, _, _):
+                if relevance?.branch[i] ?? true { use(v.keysRead) }
+            case .exit(let v, _, _): if let v, relevance?.exits ?? true { use(v.keysRead) }
             case .stop, .raise: break
             }
             uses[i] = u

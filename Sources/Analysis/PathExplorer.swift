@@ -158,7 +158,8 @@ final class PathNode {
         self.depth = (parent?.depth ?? 0) + 1
     }
 
-    /// The events from `depth` on, oldest first.
+    /// The events from `depth` on, oldest first. Past `limit`, the first event (where the story starts: the
+    /// GIL acquired here) and the latest ones are kept, and a note says how many steps between them are left out.
     func notes(since depth: Int, limit: Int = 24) -> [PathNote] {
         var out: [PathNote] = []
         var node: PathNode? = self
@@ -167,7 +168,14 @@ final class PathNode {
                                 message: n.message))
             node = n.parent
         }
-        return Array(out.reversed().suffix(limit))
+        out.reverse()
+        guard out.count > limit, limit >= 3 else { return out }
+        let latest = out.suffix(limit - 2)
+        let skipped = out.count - latest.count - 1
+        let from = out[1]
+        let gap = PathNote(file: from.file, line: from.line, column: from.column,
+                           message: "\(skipped) \(skipped == 1 ? "step" : "steps") of this path from here on not shown")
+        return [out[0], gap] + latest
     }
 }
 
@@ -227,7 +235,8 @@ public struct PathExplorer {
     let cfg: FunctionCFG
     let model: APIModel
     let limits: Limits
-    let liveness: Liveness
+    /// Computed by `run()`, with the function's `Relevance` (which needs the rules and summaries).
+    private(set) var liveness: Liveness!
     let entry: EntryContext
     /// Summaries of the run's other functions, by callee name (the project analyzer resolves statics).
     let summaries: (String) -> FunctionSummary?
@@ -276,7 +285,6 @@ public struct PathExplorer {
         self.cfg = cfg
         self.model = model
         self.limits = limits
-        self.liveness = Liveness(cfg)
         self.entry = entry
         self.summaries = summaries
         self.entryTakesGIL = entryTakesGIL
@@ -316,6 +324,32 @@ public struct PathExplorer {
         return true
     }
 
+    /// Whether the GIL can be in different states at different points of the function: it starts released,
+    /// or a call changes it (by the rules, a guard, or a callee's summary).
+    var gilVaries: Bool {
+        entry.gil == .released || cfg.callSites.contains { site in
+            let rule = resolve(site)
+            return (rule.effect != nil && rule.effect != .noreturn) || site.guardEffect != nil || rule.summary?.yields != nil
+                || rule.summary?.releasesCallersGIL == true
+        }
+    }
+
+    /// Whether a call does something the rules see (see `Relevance`): its arguments and what decides whether
+    /// it is reached are tracked along paths. Calls that only need the GIL count only where the GIL varies.
+    func isRelevant(_ site: CallSite, gilVaries: Bool) -> Bool {
+        let rule = resolve(site)
+        // A call that never returns only ends paths: what happens on the paths that go on is the same.
+        if (rule.effect != nil && rule.effect != .noreturn) || rule.blocks || rule.deprecated != nil || rule.threadEntry != nil || rule.forks
+            || site.guardEffect != nil || (rule.requiresGIL && gilVaries) { return true }
+        // (A summary's effect, blocking, thread entry and needing the GIL are in the rule already.)
+        if let s = rule.summary, s.yields != nil || !s.startsThreads.isEmpty || s.throwsAt != nil { return true }
+        let roles = resourceRoles(site)
+        if !roles.acquires.isEmpty || !roles.releases.isEmpty { return true }
+        if site.arguments.contains(where: { !$0.handedFunctions.isEmpty }) { return true }
+        if !site.isIndirect, let r = model.rule(for: site), r.borrowed != nil || r.callbackThread != nil { return true }
+        return false
+    }
+
     /// True when some call blocks (by the rules or a callee's summary): with the GIL held at entry, that is the
     /// only thing a run can find that a run from an unknown entry does not.
     var hasBlockingCall: Bool {
@@ -333,6 +367,9 @@ public struct PathExplorer {
         }
         resourceReleasedSomewhere = resourceHandlesReleased()
         resourceAcquiredSomewhere = resourceHandlesAcquired()
+        let varies = gilVaries
+        let relevance = Relevance(cfg, exits: varies, isRelevantCall: { isRelevant($0, gilVaries: varies) }, dereferences: varies)
+        liveness = Liveness(cfg, relevance: relevance)
         var start = PathState()
         start.gil = entry.gil
         start.releasedByCaller = entry.gil == .released

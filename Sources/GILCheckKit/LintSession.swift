@@ -406,9 +406,15 @@ struct UnitParser: Sendable {
         defer { timing?.add("  CFG lowering (sum over workers)", since: lowerStart) }
         let foreign = pythonIncludes + pythonDirectories(in: own)
         let mainFile = job.absolutePath
+        // Asked for every top-level cursor: decided once per file name (a generated file asks 100 000 times).
+        var decided: [String: Bool] = [:]
         let (cfgs, pythonEntries, pointerStores, moduleFindings) = TranslationUnitAnalyzer(model: model).collectUnit(tu) { path in
+            if let known = decided[path] { return known }
             // The input itself and the project's own headers; never Python's or the system's.
-            absolutize(path) == mainFile || !foreign.contains { path.hasPrefix($0) || absolutize(path).hasPrefix($0) }
+            let absolute = absolutize(path)
+            let own = absolute == mainFile || !foreign.contains { path.hasPrefix($0) || absolute.hasPrefix($0) }
+            decided[path] = own
+            return own
         }
         return UnitResult(cfgs: cfgs, pythonEntries: pythonEntries, pointerStores: pointerStores,
                           moduleFindings: moduleFindings, errors: parserErrors, status: parserErrors.isEmpty ? .clean : .inputNotAnalyzed,

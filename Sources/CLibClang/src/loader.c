@@ -72,6 +72,7 @@
     F(CXString, clang_getDiagnosticSpelling, (CXDiagnostic a0), (a0)) \
     F(long long, clang_getEnumConstantDeclValue, (CXCursor a0), (a0)) \
     V(clang_getExpansionLocation, (CXSourceLocation a0, CXFile *a1, unsigned *a2, unsigned *a3, unsigned *a4), (a0, a1, a2, a3, a4)) \
+    F(const char *, clang_getFileContents, (CXTranslationUnit a0, CXFile a1, size_t *a2), (a0, a1, a2)) \
     F(CXString, clang_getFileName, (CXFile a0), (a0)) \
     V(clang_getInclusions, (CXTranslationUnit a0, CXInclusionVisitor a1, CXClientData a2), (a0, a1, a2)) \
     F(CXSourceLocation, clang_getLocationForOffset, (CXTranslationUnit a0, CXFile a1, unsigned a2), (a0, a1, a2)) \
