@@ -410,7 +410,7 @@ final class CFGBuilder {
         if let cleanup = cleanupFunction(of: decl) {
             scopes[scopes.count - 1].append((key, nil, decl.location, cleanup))
         }
-        pointerStores += FunctionPointers.stores(declaration: decl)
+        pointerStores += FunctionPointers.stores(declaration: decl, shapes: typeCache.shapes)
         guard decl.storageClass != CX_SC_Static, decl.storageClass != CX_SC_Extern else { return }
         let initializer = decl.children.last(where: { $0.isExpression })
         if let initializer {
@@ -1186,9 +1186,8 @@ final class CFGBuilder {
     func stripped(_ c: Cursor) -> Cursor {
         var c = c
         while c.kind == CXCursor_ParenExpr || c.kind == CXCursor_UnexposedExpr {
-            let kids = c.children.filter(\.isExpression)
-            guard kids.count == 1 else { break }
-            c = kids[0]
+            guard let only = c.onlyExpressionChild else { break }
+            c = only
         }
         return c
     }
@@ -1287,6 +1286,8 @@ func tokensWithOffsets(from: CXSourceLocation, to: CXSourceLocation, in c: Curso
 
 /// Facts about types and declarations, cached across the functions of one translation unit.
 final class TypeFacts {
+    /// Which types can hold a function's address (for the stores that initializers make).
+    let shapes = FunctionPointers.TypeShapes()
     private var pythonObject: [String: Bool] = [:]
     private var noReturnByName: [String: Bool] = [:]
 
@@ -1365,7 +1366,8 @@ final class MacroUses {
     private var uses: [String: [Int: String]] = [:]
 
     init(_ tu: TranslationUnit) {
-        for c in tu.root.children where c.kind == CXCursor_MacroExpansion {
+        // Only the project's code is lowered: uses in system headers are never asked for.
+        for c in tu.root.children where c.kind == CXCursor_MacroExpansion && !c.isInSystemHeader {
             let loc = c.location
             uses[loc.file, default: [:]][loc.offset] = c.spelling
         }

@@ -64,8 +64,8 @@ public final class TranslationUnitAnalyzer {
         visit(tu.root)
         let unit = tu.root.spelling
         for i in cfgs.indices { cfgs[i].unit = unit }
-        return (cfgs, pythonEntryReferences(tu, include: include), FunctionPointers.fileScope(tu, include: include),
-                ModuleGIL.findings(tu, include: include))
+        return (cfgs, pythonEntryReferences(tu, include: include),
+                FunctionPointers.fileScope(tu, include: include, shapes: facts.shapes), ModuleGIL.findings(tu, include: include))
     }
 
     /// Analyzes one translation unit on its own (summaries across its functions only).

@@ -39,10 +39,49 @@ enum FunctionPointers {
         }
     }
 
+    /// What the initializer walk needs to know about types, computed once per type in a translation unit: the
+    /// fields of a struct, and whether a value of the type can hold a function's address anywhere inside it
+    /// (generated code has tables of thousands of strings and numbers, whose initializers store no function).
+    final class TypeShapes {
+        private var holds: [String: Bool] = [:]
+        private var fieldLists: [String: [Cursor]] = [:]
+
+        func fields(_ record: ClangType) -> [Cursor] {
+            let key = record.spelling
+            if let known = fieldLists[key] { return known }
+            let list = record.declaration.children.filter { $0.kind == CXCursor_FieldDecl }
+            fieldLists[key] = list
+            return list
+        }
+
+        /// A function pointer or `void *` (where a function may be stored with a cast), or a struct or array
+        /// with one inside.
+        func mayHoldFunction(_ type: ClangType, depth: Int = 0) -> Bool {
+            let canonical = type.canonical
+            switch canonical.kind {
+            case CXType_Pointer:
+                let pointee = canonical.pointee.canonical.kind
+                return pointee == CXType_FunctionProto || pointee == CXType_FunctionNoProto || pointee == CXType_Void
+            case CXType_ConstantArray, CXType_IncompleteArray:
+                return depth < 8 && mayHoldFunction(canonical.element, depth: depth + 1)
+            case CXType_Record:
+                guard depth < 8 else { return false }
+                let key = canonical.spelling
+                if let known = holds[key] { return known }
+                holds[key] = false   // a struct that points to itself holds what its other fields hold
+                let answer = fields(canonical).contains { mayHoldFunction($0.type, depth: depth + 1) }
+                holds[key] = answer
+                return answer
+            default:
+                return false
+            }
+        }
+    }
+
     /// The stores an initializer of a variable of `type` makes into function-pointer fields: positional and
     /// designated members of struct initializers, nested structs and arrays of structs.
-    static func stores(initializer raw: Cursor, type: ClangType, depth: Int = 0) -> [PointerStore] {
-        guard depth < 8 else { return [] }
+    static func stores(initializer raw: Cursor, type: ClangType, shapes: TypeShapes, depth: Int = 0) -> [PointerStore] {
+        guard depth < 8, shapes.mayHoldFunction(type) else { return [] }
         var list = raw
         while list.kind == CXCursor_UnexposedExpr || list.kind == CXCursor_ParenExpr,
               let inner = list.children.last(where: \.isExpression) {
@@ -54,12 +93,12 @@ enum FunctionPointers {
         if canonical.kind == CXType_ConstantArray || canonical.kind == CXType_IncompleteArray {
             let element = canonical.element
             for item in list.children where item.isExpression {
-                out += stores(initializer: item, type: element, depth: depth + 1)
+                out += stores(initializer: item, type: element, shapes: shapes, depth: depth + 1)
             }
             return out
         }
         guard canonical.kind == CXType_Record else { return [] }
-        let fields = canonical.declaration.children.filter { $0.kind == CXCursor_FieldDecl }
+        let fields = shapes.fields(canonical)
         var next = 0
         for item in list.children where item.isExpression {
             var field: Cursor?
@@ -77,7 +116,7 @@ enum FunctionPointers {
             guard let field else { continue }
             let fieldType = field.type.canonical
             if fieldType.kind == CXType_Record || fieldType.kind == CXType_ConstantArray {
-                out += stores(initializer: value, type: field.type, depth: depth + 1)
+                out += stores(initializer: value, type: field.type, shapes: shapes, depth: depth + 1)
             } else if fieldType.kind == CXType_Pointer {
                 let usr = field.usr
                 for f in functions(in: value) where !usr.isEmpty { out.append(PointerStore(key: usr, function: f)) }
@@ -88,24 +127,24 @@ enum FunctionPointers {
 
     /// The stores a variable's initializer makes: into the variable itself when it is a function pointer, into
     /// its fields when it is a struct or an array of them.
-    static func stores(declaration decl: Cursor) -> [PointerStore] {
-        guard let initializer = decl.children.last(where: \.isExpression) else { return [] }
-        let type = decl.type.canonical
-        if type.kind == CXType_Pointer {
+    static func stores(declaration decl: Cursor, shapes: TypeShapes) -> [PointerStore] {
+        let declared = decl.type
+        guard shapes.mayHoldFunction(declared), let initializer = decl.children.last(where: \.isExpression) else { return [] }
+        if declared.canonical.kind == CXType_Pointer {
             let usr = decl.usr
             return usr.isEmpty ? [] : functions(in: initializer).map { PointerStore(key: usr, function: $0) }
         }
-        return stores(initializer: initializer, type: decl.type)
+        return stores(initializer: initializer, type: declared, shapes: shapes)
     }
 
     /// The stores made by the initializers of file-scope variables in the files `include` accepts.
-    static func fileScope(_ tu: TranslationUnit, include: (String) -> Bool) -> [PointerStore] {
+    static func fileScope(_ tu: TranslationUnit, include: (String) -> Bool, shapes: TypeShapes = TypeShapes()) -> [PointerStore] {
         var out: [PointerStore] = []
         func visit(_ c: Cursor, depth: Int) {
             for child in c.children where !child.isInSystemHeader {
                 switch child.kind {
                 case CXCursor_VarDecl:
-                    if include(child.location.file) { out += stores(declaration: child) }
+                    if include(child.location.file) { out += stores(declaration: child, shapes: shapes) }
                 case CXCursor_Namespace, CXCursor_LinkageSpec, CXCursor_UnexposedDecl:
                     if depth < 16 { visit(child, depth: depth + 1) }
                 default:

@@ -10,18 +10,22 @@ import Diagnostics
 enum ModuleGIL {
     static func findings(_ tu: TranslationUnit, include: (String) -> Bool) -> [Diagnostic] {
         var out: [Diagnostic] = []
-        var definitions: [String: Cursor] = [:]   // file-scope variables by name
+        var variables: [Cursor] = []
         var inits: [Cursor] = []
-        for c in tu.root.children where !c.isInSystemHeader && include(c.location.file) {
-            switch c.kind {
-            case CXCursor_VarDecl:
-                definitions[c.spelling] = c
-            case CXCursor_FunctionDecl where c.isDefinition && c.spelling.hasPrefix("PyInit_"):
+        // The kind first: a generated unit has tens of thousands of file-scope declarations.
+        for c in tu.root.children {
+            let kind = c.kind
+            guard kind == CXCursor_VarDecl || kind == CXCursor_FunctionDecl, !c.isInSystemHeader,
+                  include(c.location.file) else { continue }
+            if kind == CXCursor_VarDecl {
+                variables.append(c)
+            } else if c.isDefinition, c.spelling.hasPrefix("PyInit_") {
                 inits.append(c)
-            default:
-                continue
             }
         }
+        guard !inits.isEmpty else { return [] }
+        var definitions: [String: Cursor] = [:]   // file-scope variables by name
+        for v in variables { definitions[v.spelling] = v }
         for f in inits {
             // From the name on: the extent starts in the PyMODINIT_FUNC macro, which the tokenizer cannot range over.
             let tokens = f.tokens(from: clang_getCursorLocation(f.raw), to: f.rawExtentEnd)

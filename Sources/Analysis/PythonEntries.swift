@@ -63,11 +63,13 @@ func pythonEntryReferences(_ tu: TranslationUnit, include: (String) -> Bool) -> 
         c.location.place
     }
 
-    // Walking every body through libclang is costly: a body is walked only when its text names a slot field or
-    // a table type (a registration spelled entirely by a macro of another name is missed).
+    // Walking every body through libclang is costly: a body is walked only when its text names a table type or
+    // assigns a slot field (`.tp_iternext =`, `->nb_add =`; not a read such as `Py_TYPE(o)->tp_free(o)`, which
+    // generated code has in every function). A registration spelled entirely by a macro of another name is missed.
     var texts: [String: [UInt8]] = [:]
-    let needles: [[UInt8]] = (pythonSlotPrefixes + ["PyMethodDef", "PyGetSetDef", "PyType_Slot", "PyTypeObject",
-                                                    "PyModuleDef", "Methods", "BufferProcs"]).map { Array($0.utf8) }
+    let tables: [[UInt8]] = ["PyMethodDef", "PyGetSetDef", "PyType_Slot", "PyTypeObject", "PyModuleDef", "Methods",
+                             "BufferProcs"].map { Array($0.utf8) }
+    let slots: [[UInt8]] = pythonSlotPrefixes.map { Array($0.utf8) }
     func mayRegister(_ function: Cursor) -> Bool {
         let start = function.extentStart, end = function.extentEnd
         guard start.file == end.file, end.offset > start.offset else { return true }
@@ -76,13 +78,29 @@ func pythonEntryReferences(_ tu: TranslationUnit, include: (String) -> Bool) -> 
         }
         let text = texts[start.file]!
         guard end.offset <= text.count else { return true }
+        func matches(_ needle: [UInt8], at i: Int) -> Bool {
+            guard i + needle.count <= end.offset else { return false }
+            var k = 0
+            while k < needle.count && text[i + k] == needle[k] { k += 1 }
+            return k == needle.count
+        }
+        func isIdentifier(_ b: UInt8) -> Bool { b == 95 || (b >= 48 && b <= 57) || (b | 32 >= 97 && b | 32 <= 122) }
+        /// A slot field assigned at `i`: the prefix after `.` or `->`, the rest of the name, then `=` (not `==`).
+        func assignsSlot(at i: Int) -> Bool {
+            guard i > start.offset, text[i - 1] == 46 || text[i - 1] == 62 else { return false }
+            var j = i
+            while j < end.offset, isIdentifier(text[j]) { j += 1 }
+            while j < end.offset, text[j] == 32 || text[j] == 9 || text[j] == 10 || text[j] == 13 { j += 1 }
+            return j + 1 < end.offset && text[j] == 61 && text[j + 1] != 61
+        }
         var i = start.offset
         while i < end.offset {
             let byte = text[i]
-            for needle in needles where needle[0] == byte && i + needle.count <= end.offset {
-                var k = 1
-                while k < needle.count && text[i + k] == needle[k] { k += 1 }
-                if k == needle.count { return true }
+            if byte == 80 || byte == 77 || byte == 66 {   // P, M, B: the table names
+                for needle in tables where needle[0] == byte && matches(needle, at: i) { return true }
+            }
+            if i + 3 <= end.offset, text[i + 2] == 95 {   // `tp_`, `nb_`, ...
+                for needle in slots where needle[0] == byte && matches(needle, at: i) && assignsSlot(at: i) { return true }
             }
             i += 1
         }
@@ -94,13 +112,13 @@ func pythonEntryReferences(_ tu: TranslationUnit, include: (String) -> Bool) -> 
             if child.isInSystemHeader { continue }
             switch child.kind {
             case CXCursor_VarDecl:
+                // Other variables' initializers register nothing (generated code has tables of thousands of
+                // strings and numbers at file scope).
                 if include(child.location.file), let table = tableName(child.type),
                    let initializer = child.children.last(where: \.isExpression) {
                     var names: [String] = []
                     functionsNamed(in: initializer, &names)
                     add(names, "registered in \(table) '\(child.spelling)' at \(place(child))")
-                } else {
-                    visit(child)
                 }
             case CXCursor_BinaryOperator:
                 let kids = child.children.filter(\.isExpression)

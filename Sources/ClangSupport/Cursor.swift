@@ -139,16 +139,35 @@ public struct Cursor {
 
     /// Direct children in source order.
     public var children: [Cursor] {
-        final class Box { var items: [CXCursor] = [] }
-        let box = Box()
-        withExtendedLifetime(box) {
-            let context = Unmanaged.passUnretained(box).toOpaque()
+        // Called for nearly every node the lowering looks at: collected in place, with no object to allocate.
+        struct Collect { var tu: CXTranslationUnit?; var items: [Cursor] }
+        var collect = Collect(tu: tu, items: [])
+        withUnsafeMutablePointer(to: &collect) { context in
             _ = clang_visitChildren(raw, { child, _, data in
-                Unmanaged<Box>.fromOpaque(data!).takeUnretainedValue().items.append(child)
+                let c = data!.assumingMemoryBound(to: Collect.self)
+                c.pointee.items.append(Cursor(child, tu: c.pointee.tu))
                 return CXChildVisit_Continue
             }, context)
         }
-        return box.items.map { Cursor($0, tu: tu) }
+        return collect.items
+    }
+
+    /// The only child that is an expression, or nil when there are none or several (the visit stops at the
+    /// second): `stripped` asks it of every parenthesis and implicit conversion.
+    public var onlyExpressionChild: Cursor? {
+        struct Find { var found: CXCursor?; var count: Int }
+        var find = Find(found: nil, count: 0)
+        withUnsafeMutablePointer(to: &find) { context in
+            _ = clang_visitChildren(raw, { child, _, data in
+                guard clang_isExpression(clang_getCursorKind(child)) != 0 else { return CXChildVisit_Continue }
+                let f = data!.assumingMemoryBound(to: Find.self)
+                f.pointee.count += 1
+                f.pointee.found = child
+                return f.pointee.count > 1 ? CXChildVisit_Break : CXChildVisit_Continue
+            }, context)
+        }
+        guard find.count == 1, let raw = find.found else { return nil }
+        return Cursor(raw, tu: tu)
     }
 
     public var referenced: Cursor? {
