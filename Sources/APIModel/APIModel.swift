@@ -249,6 +249,9 @@ public struct APIModel: Sendable {
     public private(set) var guards: [String: GILEffect] = [:]
     /// The libraries the loaded files describe (`library:` of rules/libs/*.yml), in load order.
     public private(set) var libraries: [LibraryRules] = []
+    /// Structs of function pointers that a library, once handed one, calls from any of its `runs-callbacks`
+    /// calls, whatever handle they are given (`callback-tables:`: libgit2's `git_odb_backend`).
+    public private(set) var callbackTables: Set<String> = []
 
     public init() {}
 
@@ -280,6 +283,7 @@ public struct APIModel: Sendable {
                                           blocking: file.functions.filter(\.blocks).map(\.name).sorted(),
                                           callbacks: file.functions.filter { $0.callbackThread != nil }.map(\.name).sorted()))
         }
+        callbackTables.formUnion(file.callbackTables)
         for pattern in file.requiresGIL where !requiresGILPatterns.contains(pattern) {
             requiresGILPatterns.append(pattern)
         }

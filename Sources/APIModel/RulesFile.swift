@@ -33,9 +33,12 @@ public struct RulesFile: Sendable {
     public var guards: [String: GILEffect] = [:]
     /// The library the file describes (`library: SQLite`), for the files under rules/libs/.
     public var library: String?
+    /// Structs of function pointers (backends, VFS tables) the library keeps once handed one, and calls from any
+    /// of its calls marked `runs-callbacks` (`callback-tables:`).
+    public var callbackTables: [String] = []
 
     static let topKeys = ["version", "library", "requires-gil", "functions", "thread-entries", "safe-locks", "never-blocks",
-                          "guards", "resources"]
+                          "guards", "resources", "callback-tables"]
     static let functionKeys = ["effect", "state", "gil", "blocks", "deprecated", "thread-entry", "callback-thread",
                                 "callback-note", "forks", "runs-callbacks", "blocks-when", "blocks-unless", "borrowed"]
     static let deprecationKeys = ["since", "removed", "replacement", "soft"]
@@ -85,6 +88,12 @@ public struct RulesFile: Sendable {
                 for item in seq {
                     guard let s = item.string, !s.isEmpty else { throw fail(item, "pattern must be a non-empty string") }
                     file.requiresGIL.append(s)
+                }
+            case "callback-tables":
+                guard case .sequence(let seq) = value else { throw fail(value, "`callback-tables` must be a list of struct names like git_odb_backend") }
+                for item in seq {
+                    guard let s = item.string, !s.isEmpty else { throw fail(item, "`callback-tables` entries must be non-empty struct names") }
+                    file.callbackTables.append(s)
                 }
             case "thread-entries", "safe-locks", "never-blocks":
                 guard case .sequence(let seq) = value else { throw fail(value, "`\(key)` must be a list of names") }

@@ -936,6 +936,12 @@ final class CFGBuilder {
             let generic = ["void *", "const void *", "char *", "const char *", "unsigned char *", "const unsigned char *"]
             if !generic.contains(spelling) { site.handleType = spelling }
         }
+        if !indirect, known?.effect == nil, APIModel.namePrefix(callee) != nil, let decl = calleeDecl, !model.requiresGIL(callee) {
+            for i in arguments.indices {
+                guard let parameter = decl.type.parameter(i), let usr = typeCache.shapes.callbackTable(parameter) else { continue }
+                site.vtableArguments[i] = usr
+            }
+        }
         if let decl = calleeDecl, typeCache.mayThrow(decl) {
             site.mayThrow = true
             site.unwind = unwindBlock(at: c.location)

@@ -1,4 +1,5 @@
 import ClangSupport
+import Foundation
 import APIModel
 
 // Callbacks a library runs synchronously, inside a later call on the same handle, possibly made in another
@@ -24,6 +25,10 @@ struct LibraryRegistration {
     /// The handle lives where other functions reach it (a field, a global, a parameter), not only in a local
     /// of the registering function, whose own paths the path engine pairs.
     var handleShared: Bool
+    /// Handed as a table of callbacks (`git_odb_add_backend(odb, &be->backend, 1)`): a library the rules model
+    /// may run it from any of its calls marked `runs-callbacks`, whatever handle they are given.
+    var libraryWide = false
+    var tableAfterHandle = false
 }
 
 /// A call made with the GIL released that a library might run registered callbacks in.
@@ -51,7 +56,24 @@ public struct CallbackHazard: Sendable {
 
 /// Every function of the run handed to an outside call that has no GIL role in the rules (not a thread start,
 /// not a callback-thread registration): the candidates for being run later by a call of the same library.
-func collectRegistrations(_ cfgs: [FunctionCFG], model: APIModel, target: (String, Int) -> Int?) -> [LibraryRegistration] {
+///
+/// A struct of function pointers a library declares and a call hands over (a backend, an ops table) carries the
+/// functions the run stores into its fields anywhere (the functions' own stores, and `fileScope`: the static
+/// initializers', by field USR), even when another function, in another file, filled it in.
+func collectRegistrations(_ cfgs: [FunctionCFG], model: APIModel, fileScope: [PointerStore] = [],
+                          target: (String, Int) -> Int?) -> [LibraryRegistration] {
+    // Struct USR -> the functions stored into its fields, each with the function that stored it (a `static`
+    // callback is found from the file that stores it; nil for an initializer: then from the registering one).
+    var byTable: [String: [(name: String, storedIn: Int?)]] = [:]
+    func note(_ store: PointerStore, _ storedIn: Int?) {
+        guard let r = store.key.range(of: "@FI@", options: .backwards) else { return }
+        let table = String(store.key[..<r.lowerBound])
+        if !(byTable[table] ?? []).contains(where: { $0.name == store.function }) {
+            byTable[table, default: []].append((store.function, storedIn))
+        }
+    }
+    for store in fileScope { note(store, nil) }
+    for (i, c) in cfgs.enumerated() { for store in c.pointerStores { note(store, i) } }
     var out: [LibraryRegistration] = []
     for (i, c) in cfgs.enumerated() {
         for site in c.callSites where !site.isIndirect && site.guardEffect == nil && target(site.callee, i) == nil {
@@ -65,6 +87,28 @@ func collectRegistrations(_ cfgs: [FunctionCFG], model: APIModel, target: (Strin
                 for name in a.handedFunctions {
                     if let t = target(name, i), !handed.contains(where: { $0.1 == t }) { handed.append((name, t)) }
                 }
+            }
+            var tabled: [(String, Int)] = []
+            for (_, table) in site.vtableArguments.sorted(by: { $0.key < $1.key }) {
+                let members = (byTable[table] ?? []).compactMap { m in target(m.name, m.storedIn ?? i).map { (m.name, $0) } }
+                // A callback handing its own table back (`git_odb_backend_data_alloc(be, size)`) registers nothing.
+                if members.contains(where: { $0.1 == i }) { continue }
+                for (name, t) in members where !handed.contains(where: { $0.1 == t }) && !tabled.contains(where: { $0.1 == t }) {
+                    tabled.append((name, t))
+                }
+            }
+            if !tabled.isEmpty {
+                // A table the rules say the library keeps is run by any of its callback-running calls; another
+                // (an iterator's, a stream's) by calls on the same kind of handle, like a function handed directly.
+                let kept = site.vtableArguments.values.contains { usr in
+                    byTable[usr] != nil && model.callbackTables.contains(String(usr.split(separator: "@").last ?? ""))
+                }
+                var r = LibraryRegistration(registrar: site.callee, handleType: site.handleType, functions: tabled,
+                                            location: site.location, inFunction: i, handleShared: true, libraryWide: kept)
+                // A call given the table after a handle (`git_odb_add_backend(odb, be, 1)`) is the likelier
+                // registration than one that works on the table itself (`git_odb_backend_data_free(be, p)`).
+                r.tableAfterHandle = site.vtableArguments.contains { $0.key > 0 && byTable[$0.value] != nil }
+                out.append(r)
             }
             guard !handed.isEmpty else { continue }
             var shared = true
@@ -86,6 +130,7 @@ func mayRun(_ driver: String, driverHandle: String?, _ r: LibraryRegistration, m
     else { return false }
     let marked = model.function(named: driver)?.runsCallbacks == true
     if model.modeledPrefixes.contains(prefix), !marked { return false }
+    if r.libraryWide, marked { return true }
     guard let handle = r.handleType else { return marked }
     return driverHandle == handle
 }
@@ -172,9 +217,10 @@ func callbacksRunWithoutGIL(_ registrations: [LibraryRegistration], released: [R
         let ab = model.function(named: a.callee)?.blocks == true, bb = model.function(named: b.callee)?.blocks == true
         return ab != bb ? ab : a.location < b.location
     }
+    let preferred = registrations.filter(\.tableAfterHandle) + registrations.filter { !$0.tableAfterHandle }
     for call in ordered {
         // A registration and a call of one function are paired along its paths by the path engine.
-        for r in registrations where r.handleShared && r.inFunction != call.inFunction
+        for r in preferred where r.handleShared && r.inFunction != call.inFunction
             && mayRun(call.callee, driverHandle: call.handleType, r, model: model) {
             for (name, index) in r.functions where done.insert(index).inserted {
                 out.append((index, CallbackRegistration(function: name, registrar: r.registrar + "()", location: r.location,

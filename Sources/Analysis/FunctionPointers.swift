@@ -54,6 +54,32 @@ enum FunctionPointers {
             return list
         }
 
+        /// The USR of the struct a pointer parameter points to when the struct has function-pointer fields of
+        /// its own (a table of callbacks a library calls: `git_odb_backend`, `sqlite3_io_methods`, `z_stream`'s
+        /// allocators); nil otherwise.
+        func callbackTable(_ parameter: ClangType) -> String? {
+            let canonical = parameter.canonical
+            guard canonical.kind == CXType_Pointer else { return nil }
+            let record = canonical.pointee.canonical
+            guard record.kind == CXType_Record else { return nil }
+            let key = record.spelling
+            if let known = tables[key] { return known }
+            // A struct this unit only declares (`git_odb_backend` where only <git2/odb.h> is included) may be
+            // one: the run's stores into its fields, made where it is defined, decide.
+            let definition = clang_getCursorDefinition(record.declaration.raw)
+            let incomplete = clang_Cursor_isNull(definition) != 0
+            let hasCallbacks = incomplete || fields(record).contains { field in
+                let t = field.type.canonical
+                guard t.kind == CXType_Pointer else { return false }
+                let pointee = t.pointee.canonical.kind
+                return pointee == CXType_FunctionProto || pointee == CXType_FunctionNoProto
+            }
+            let usr = hasCallbacks ? record.declaration.usr : ""
+            tables[key] = usr.isEmpty ? .some(nil) : usr
+            return usr.isEmpty ? nil : usr
+        }
+        private var tables: [String: String?] = [:]
+
         /// A function pointer or `void *` (where a function may be stored with a cast), or a struct or array
         /// with one inside.
         func mayHoldFunction(_ type: ClangType, depth: Int = 0) -> Bool {

@@ -156,6 +156,10 @@ public struct CallSite: Sendable {
     /// (`CURLM *`, `XML_Parser`), as spelled in its declaration: calls given the same kind of handle in different
     /// functions may work on the same object (a callback set on it in one, the call that runs it in another).
     public var handleType: String? = nil
+    /// For a library's function: the arguments it declares as a pointer to a struct of function pointers (a
+    /// backend, an ops table: `git_odb_backend *`), by index, with the struct's USR. The project's stores into
+    /// that struct's fields, anywhere in the run, are the callbacks the call hands over.
+    public var vtableArguments: [Int: String] = [:]
 }
 
 public enum Element: Sendable {

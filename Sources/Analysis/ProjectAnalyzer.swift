@@ -55,7 +55,7 @@ public struct ProjectAnalyzer {
 
         // Functions handed to library calls anywhere in the run, and the library calls that would run one that
         // cannot take the GIL from a thread that holds it (see CallbackDrivers.swift).
-        let registrations = collectRegistrations(cfgs, model: model, target: target)
+        let registrations = collectRegistrations(cfgs, model: model, fileScope: pointerStores, target: target)
         let hazards = callbackHazards(registrations, cfgs: cfgs, model: model, target: target)
 
         let calls: [[Int]] = cfgs.indices.map { i in

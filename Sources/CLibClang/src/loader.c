@@ -52,6 +52,7 @@
     F(const char *, clang_getCString, (CXString a0), (a0)) \
     F(CXType, clang_getCanonicalType, (CXType a0), (a0)) \
     F(enum CXBinaryOperatorKind, clang_getCursorBinaryOperatorKind, (CXCursor a0), (a0)) \
+    F(CXCursor, clang_getCursorDefinition, (CXCursor a0), (a0)) \
     F(int, clang_getCursorExceptionSpecificationType, (CXCursor a0), (a0)) \
     F(CXSourceRange, clang_getCursorExtent, (CXCursor a0), (a0)) \
     F(enum CXCursorKind, clang_getCursorKind, (CXCursor a0), (a0)) \
