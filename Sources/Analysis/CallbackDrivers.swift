@@ -28,6 +28,8 @@ struct LibraryRegistration {
     /// Handed as a table of callbacks (`git_odb_add_backend(odb, &be->backend, 1)`): a library the rules model
     /// may run it from any of its calls marked `runs-callbacks`, whatever handle they are given.
     var libraryWide = false
+    /// The table is an argument after the first (a handle, then the table): the likelier registration, named
+    /// first in messages.
     var tableAfterHandle = false
 }
 
