@@ -240,9 +240,12 @@ public struct APIModel: Sendable {
     public private(set) var neverBlocks: [String] = []
     /// Paired resources by name, and the kinds each call acquires or releases.
     public private(set) var resources: [String: ResourceKind] = [:]
-    /// The name prefixes (`sqlite3_`, `EVP_`) of the functions the library models (`rules/libs/`) describe:
-    /// such a library's calls that its model does not mark as blocking are known not to block.
-    public private(set) var modeledPrefixes: Set<String> = []
+    /// The name prefixes (`sqlite3_`, `EVP_`) of the functions the library models (`rules/libs/`) describe, with
+    /// the library each belongs to: such a library's calls that its model does not mark as blocking are known not
+    /// to block.
+    public private(set) var modeledPrefixes: [String: String] = [:]
+    /// The library model each function listed in one belongs to (zlib's `inflate` has no prefix to go by).
+    private var libraryOfFunction: [String: String] = [:]
     public private(set) var resourceAcquirers: [String: [String]] = [:]
     public private(set) var resourceReleasers: [String: [String]] = [:]
     /// C++ RAII guard classes: constructing one acquires (or releases) the GIL until the end of its scope.
@@ -250,8 +253,9 @@ public struct APIModel: Sendable {
     /// The libraries the loaded files describe (`library:` of rules/libs/*.yml), in load order.
     public private(set) var libraries: [LibraryRules] = []
     /// Structs of function pointers that a library, once handed one, calls from any of its `runs-callbacks`
-    /// calls, whatever handle they are given (`callback-tables:`: libgit2's `git_odb_backend`).
-    public private(set) var callbackTables: Set<String> = []
+    /// calls, whatever handle they are given (`callback-tables:`: libgit2's `git_odb_backend`), with the
+    /// library key (`library(of:)`) of the file that names them.
+    public private(set) var callbackTables: [String: String] = [:]
 
     public init() {}
 
@@ -277,13 +281,16 @@ public struct APIModel: Sendable {
         sources.append(file.path)
         if let name = file.library {
             for rule in file.functions {
-                if let prefix = APIModel.namePrefix(rule.name) { modeledPrefixes.insert(prefix) }
+                libraryOfFunction[rule.name] = libraryOfFunction[rule.name] ?? name
+                if let prefix = APIModel.namePrefix(rule.name), modeledPrefixes[prefix] == nil { modeledPrefixes[prefix] = name }
             }
             libraries.append(LibraryRules(name: name, path: file.path,
                                           blocking: file.functions.filter(\.blocks).map(\.name).sorted(),
                                           callbacks: file.functions.filter { $0.callbackThread != nil }.map(\.name).sorted()))
         }
-        callbackTables.formUnion(file.callbackTables)
+        for table in file.callbackTables {
+            callbackTables[table] = file.library.map { "library " + $0 } ?? file.functions.first.flatMap { library(of: $0.name) } ?? ""
+        }
         for pattern in file.requiresGIL where !requiresGILPatterns.contains(pattern) {
             requiresGILPatterns.append(pattern)
         }
@@ -354,8 +361,23 @@ public struct APIModel: Sendable {
     /// True when `name` is declared never to block (`never-blocks:`), or belongs to a library whose model
     /// describes its blocking calls and does not list this one.
     public func neverBlocks(_ name: String) -> Bool {
-        if let prefix = APIModel.namePrefix(name), modeledPrefixes.contains(prefix) { return true }
+        if isModeledLibraryCall(name) { return true }
         return neverBlocks.contains { Glob.matches($0, name) }
+    }
+
+    /// Which C library `name` belongs to, as a key two calls of one library share: the model (`rules/libs/`)
+    /// that lists it or whose functions have its prefix (`library SQLite`), else its own name prefix
+    /// (`archive_`); nil for a name with neither (`compute`).
+    public func library(of name: String) -> String? {
+        if let listed = libraryOfFunction[name] { return "library " + listed }
+        guard let prefix = APIModel.namePrefix(name) else { return nil }
+        return modeledPrefixes[prefix].map { "library " + $0 } ?? prefix
+    }
+
+    /// True when `name` belongs to a library that has a model: its calls the model does not list do not block
+    /// and run no callbacks.
+    public func isModeledLibraryCall(_ name: String) -> Bool {
+        library(of: name)?.hasPrefix("library ") == true
     }
 
     /// A C library's name prefix: up to and including the first underscore after at least two characters

@@ -891,6 +891,9 @@ final class CFGBuilder {
         if kids.isEmpty { argumentCursors = [] }
         var arguments: [CallArgument] = []
         let known = model.function(named: callee)
+        // A C library's function (not Python's, which needs the GIL): the calls that can hand callbacks over.
+        let library = indirect ? nil : model.library(of: callee)
+        let libraryCall = library != nil && !model.requiresGIL(callee)
         let effectful = known?.effect != nil
         if effectful { suppressDereferenceChecks += 1 }
         defer { if effectful { suppressDereferenceChecks -= 1 } }
@@ -906,6 +909,7 @@ final class CFGBuilder {
                let root = (address ?? argument.storage)?.rootOnly {
                 argument.storedFunctions = functionStores.filter { $0.root == root }.map { ($0.field, $0.function) }
             }
+            if libraryCall, argument.functionReferences.isEmpty, let key = functionPointerRead(inner) { argument.pointerKey = key }
             arguments.append(argument)
         }
         if isConstructor, let decl = calleeDecl, let name = qualifiedCallee, let overload = nonBlockingOverload(decl, argumentCursors) {
@@ -929,14 +933,13 @@ final class CFGBuilder {
             site.pointerKey = key
             site.throughPointer = kids.first.map { text(of: $0) } ?? callee
         }
-        if !indirect, known?.effect == nil, !arguments.isEmpty, APIModel.namePrefix(callee) != nil, let decl = calleeDecl,
-           !model.requiresGIL(callee),
+        if libraryCall, known?.effect == nil, !arguments.isEmpty, let decl = calleeDecl,
            let first = decl.type.parameter(0), first.isPointer {
             let spelling = first.spelling
             let generic = ["void *", "const void *", "char *", "const char *", "unsigned char *", "const unsigned char *"]
             if !generic.contains(spelling) { site.handleType = spelling }
         }
-        if !indirect, known?.effect == nil, APIModel.namePrefix(callee) != nil, let decl = calleeDecl, !model.requiresGIL(callee) {
+        if libraryCall, known?.effect == nil, let decl = calleeDecl {
             for i in arguments.indices {
                 guard let parameter = decl.type.parameter(i), let usr = typeCache.shapes.callbackTable(parameter) else { continue }
                 site.vtableArguments[i] = usr
@@ -1189,6 +1192,23 @@ final class CFGBuilder {
     }
 
     /// Skips parentheses and implicit conversions.
+    /// The USR of the function-pointer field or variable an expression reads (`ops->read`, `self->ops->write`,
+    /// `(cb_t)table.close`, `default_hook`), whose stores in the run say which functions it may hold.
+    private func functionPointerRead(_ c: Cursor) -> String? {
+        var e = c
+        while e.kind == CXCursor_CStyleCastExpr || e.kind == CXCursor_ParenExpr || e.kind == CXCursor_UnexposedExpr,
+              let inner = e.children.last(where: \.isExpression) {
+            e = inner
+        }
+        guard e.kind == CXCursor_MemberRefExpr || e.kind == CXCursor_DeclRefExpr, let decl = e.referenced,
+              decl.kind == CXCursor_FieldDecl || decl.kind == CXCursor_VarDecl else { return nil }
+        let t = decl.type.canonical
+        guard t.kind == CXType_Pointer else { return nil }
+        let pointee = t.pointee.canonical.kind
+        guard pointee == CXType_FunctionProto || pointee == CXType_FunctionNoProto else { return nil }
+        return FunctionPointers.key(ofCallee: decl)
+    }
+
     func stripped(_ c: Cursor) -> Cursor {
         var c = c
         while c.kind == CXCursor_ParenExpr || c.kind == CXCursor_UnexposedExpr {

@@ -15,6 +15,8 @@ import APIModel
 /// A project function handed to a library call, anywhere in the run.
 struct LibraryRegistration {
     var registrar: String
+    /// The library the registrar belongs to (`APIModel.library(of:)`).
+    var library: String
     /// The declared type of the registrar's first parameter: the handle the callback is set on.
     var handleType: String?
     /// The functions handed, with the definition each names.
@@ -25,6 +27,9 @@ struct LibraryRegistration {
     /// The handle lives where other functions reach it (a field, a global, a parameter), not only in a local
     /// of the registering function, whose own paths the path engine pairs.
     var handleShared: Bool
+    /// The structs of function pointers (USRs) the functions were handed in: a later call given one of the
+    /// same kind runs them (`inflate(&zst)` runs the allocators stored in a `z_stream`).
+    var tables: Set<String> = []
     /// Handed as a table of callbacks (`git_odb_add_backend(odb, &be->backend, 1)`): a library the rules model
     /// may run it from any of its calls marked `runs-callbacks`, whatever handle they are given.
     var libraryWide = false
@@ -37,6 +42,8 @@ struct LibraryRegistration {
 struct ReleasedLibraryCall: Hashable {
     var callee: String
     var handleType: String?
+    /// The structs of function pointers (USRs) the call is given (`CallSite.vtableArguments`).
+    var tables: Set<String> = []
     var location: SourceLocation
     /// The function making the call (set when the run collects them).
     var inFunction = -1
@@ -76,10 +83,16 @@ func collectRegistrations(_ cfgs: [FunctionCFG], model: APIModel, fileScope: [Po
     }
     for store in fileScope { note(store, nil) }
     for (i, c) in cfgs.enumerated() { for store in c.pointerStores { note(store, i) } }
+    /// The library that keeps a table of this USR (`callback-tables:`), by the struct's name.
+    func keeper(_ usr: String) -> String? { model.callbackTables[String(usr.split(separator: "@").last ?? "")] }
+    func members(_ table: String, from i: Int) -> [(String, Int)] {
+        (byTable[table] ?? []).compactMap { m in target(m.name, m.storedIn ?? i).map { (m.name, $0) } }
+    }
+    var handedTables: Set<String> = []
     var out: [LibraryRegistration] = []
     for (i, c) in cfgs.enumerated() {
         for site in c.callSites where !site.isIndirect && site.guardEffect == nil && target(site.callee, i) == nil {
-            guard APIModel.namePrefix(site.callee) != nil else { continue }
+            guard let library = model.library(of: site.callee) else { continue }
             if let rule = model.rule(for: site),
                rule.effect != nil || rule.threadEntry != nil || rule.callbackThread != nil || model.requiresGIL(rule.name) {
                 continue
@@ -91,25 +104,27 @@ func collectRegistrations(_ cfgs: [FunctionCFG], model: APIModel, fileScope: [Po
                 }
             }
             var tabled: [(String, Int)] = []
+            var tables: Set<String> = []
             for (_, table) in site.vtableArguments.sorted(by: { $0.key < $1.key }) {
-                let members = (byTable[table] ?? []).compactMap { m in target(m.name, m.storedIn ?? i).map { (m.name, $0) } }
+                let found = members(table, from: i)
                 // A callback handing its own table back (`git_odb_backend_data_alloc(be, size)`) registers nothing.
-                if members.contains(where: { $0.1 == i }) { continue }
-                for (name, t) in members where !handed.contains(where: { $0.1 == t }) && !tabled.contains(where: { $0.1 == t }) {
+                if found.isEmpty || found.contains(where: { $0.1 == i }) { continue }
+                tables.insert(table)
+                for (name, t) in found where !handed.contains(where: { $0.1 == t }) && !tabled.contains(where: { $0.1 == t }) {
                     tabled.append((name, t))
                 }
             }
             if !tabled.isEmpty {
+                handedTables.formUnion(tables)
                 // A table the rules say the library keeps is run by any of its callback-running calls; another
-                // (an iterator's, a stream's) by calls on the same kind of handle, like a function handed directly.
-                let kept = site.vtableArguments.values.contains { usr in
-                    byTable[usr] != nil && model.callbackTables.contains(String(usr.split(separator: "@").last ?? ""))
-                }
-                var r = LibraryRegistration(registrar: site.callee, handleType: site.handleType, functions: tabled,
-                                            location: site.location, inFunction: i, handleShared: true, libraryWide: kept)
+                // (an iterator's, a stream's) by calls given a table of the same kind, or on the same kind of
+                // handle, like a function handed directly.
+                var r = LibraryRegistration(registrar: site.callee, library: library, handleType: site.handleType,
+                                            functions: tabled, location: site.location, inFunction: i, handleShared: true,
+                                            tables: tables, libraryWide: tables.contains { keeper($0) != nil })
                 // A call given the table after a handle (`git_odb_add_backend(odb, be, 1)`) is the likelier
                 // registration than one that works on the table itself (`git_odb_backend_data_free(be, p)`).
-                r.tableAfterHandle = site.vtableArguments.contains { $0.key > 0 && byTable[$0.value] != nil }
+                r.tableAfterHandle = site.vtableArguments.contains { $0.key > 0 && tables.contains($0.value) }
                 out.append(r)
             }
             guard !handed.isEmpty else { continue }
@@ -117,21 +132,36 @@ func collectRegistrations(_ cfgs: [FunctionCFG], model: APIModel, fileScope: [Po
             if let first = site.arguments.first, let key = first.addressOf ?? first.storage {
                 shared = !key.path.isEmpty || key.isGlobal || c.parameters.contains(key.rootOnly)
             }
-            out.append(LibraryRegistration(registrar: site.callee, handleType: site.handleType, functions: handed,
-                                           location: site.location, inFunction: i, handleShared: shared))
+            out.append(LibraryRegistration(registrar: site.callee, library: library, handleType: site.handleType,
+                                           functions: handed, location: site.location, inFunction: i, handleShared: shared))
+        }
+    }
+    // The tables a library keeps reach it together: one no call hands over is handed back through another's
+    // callback (SQLite's file methods, set by the VFS's xOpen), so the call that hands the first registers it.
+    for k in out.indices where out[k].libraryWide {
+        let library = out[k].library
+        for (table, _) in byTable.sorted(by: { $0.key < $1.key })
+        where !handedTables.contains(table) && keeper(table) == library {
+            for (name, t) in members(table, from: out[k].inFunction) where !out[k].functions.contains(where: { $0.1 == t }) {
+                out[k].functions.append((name, t))
+            }
+            out[k].tables.insert(table)
         }
     }
     return out
 }
 
-/// Whether a call of `driver` given a handle of `driverHandle` may run what `r` registered: a different call of
-/// the same library (by name prefix) on the same kind of handle. For a library the rules model, only its calls
-/// marked `runs-callbacks: true` do; a registration on no handle pairs with those alone.
-func mayRun(_ driver: String, driverHandle: String?, _ r: LibraryRegistration, model: APIModel) -> Bool {
-    guard driver != r.registrar, let prefix = APIModel.namePrefix(driver), prefix == APIModel.namePrefix(r.registrar)
-    else { return false }
+/// Whether a call of `driver` given a handle of `driverHandle` and the tables `driverTables` may run what `r`
+/// registered: a call of the same library that is given a table of a kind `r` filled (the registering call
+/// itself, when it runs callbacks), or a different call on the same kind of handle. For a library the rules
+/// model, only its calls marked `runs-callbacks: true` do; a registration on no handle pairs with those alone.
+func mayRun(_ driver: String, driverHandle: String?, driverTables: Set<String> = [], _ r: LibraryRegistration,
+            model: APIModel) -> Bool {
+    guard model.library(of: driver) == r.library else { return false }
     let marked = model.function(named: driver)?.runsCallbacks == true
-    if model.modeledPrefixes.contains(prefix), !marked { return false }
+    if model.isModeledLibraryCall(driver), !marked { return false }
+    if !r.tables.isDisjoint(with: driverTables) { return true }
+    guard driver != r.registrar else { return false }
     if r.libraryWide, marked { return true }
     guard let handle = r.handleType else { return marked }
     return driverHandle == handle
@@ -221,12 +251,23 @@ func callbacksRunWithoutGIL(_ registrations: [LibraryRegistration], released: [R
     }
     let preferred = registrations.filter(\.tableAfterHandle) + registrations.filter { !$0.tableAfterHandle }
     for call in ordered {
-        // A registration and a call of one function are paired along its paths by the path engine.
-        for r in preferred where r.handleShared && r.inFunction != call.inFunction
-            && mayRun(call.callee, driverHandle: call.handleType, r, model: model) {
+        // The call's own table first: it names the pairing best.
+        let candidates = preferred.filter { $0.location == call.location } + preferred.filter { $0.location != call.location }
+        for r in candidates where r.handleShared
+            && mayRun(call.callee, driverHandle: call.handleType, driverTables: call.tables, r, model: model) {
+            let direct = !r.tables.isDisjoint(with: call.tables)
+            // A registration and a call of one function are paired along its paths by the path engine, which
+            // does not follow tables.
+            guard direct || r.inFunction != call.inFunction else { continue }
             for (name, index) in r.functions where done.insert(index).inserted {
-                out.append((index, CallbackRegistration(function: name, registrar: r.registrar + "()", location: r.location,
-                                                        invokedBy: call.callee + "()", invokedAt: call.location)))
+                if r.location == call.location {
+                    let table = r.tables.intersection(call.tables).sorted().first.map { String($0.split(separator: "@").last ?? "") }
+                    out.append((index, CallbackRegistration(function: name, registrar: r.registrar + "()", location: r.location,
+                                                            table: table)))
+                } else {
+                    out.append((index, CallbackRegistration(function: name, registrar: r.registrar + "()", location: r.location,
+                                                            invokedBy: call.callee + "()", invokedAt: call.location)))
+                }
             }
         }
     }

@@ -54,13 +54,13 @@ enum FunctionPointers {
             return list
         }
 
-        /// The USR of the struct a pointer parameter points to when the struct has function-pointer fields of
-        /// its own (a table of callbacks a library calls: `git_odb_backend`, `sqlite3_io_methods`, `z_stream`'s
-        /// allocators); nil otherwise.
+        /// The USR of the struct a parameter is or points to when the struct has function-pointer fields of its
+        /// own (a table of callbacks a library calls: `git_odb_backend`, `sqlite3_io_methods`, `z_stream`'s
+        /// allocators, `ZSTD_customMem`); nil otherwise.
         func callbackTable(_ parameter: ClangType) -> String? {
             let canonical = parameter.canonical
-            guard canonical.kind == CXType_Pointer else { return nil }
-            let record = canonical.pointee.canonical
+            // Given by address (`z_stream *`), or by value (`ZSTD_customMem`, which the context copies).
+            let record = canonical.kind == CXType_Pointer ? canonical.pointee.canonical : canonical
             guard record.kind == CXType_Record else { return nil }
             let key = record.spelling
             if let known = tables[key] { return known }

@@ -113,6 +113,9 @@ public struct CallArgument: Sendable {
     /// is not known: an initializer list).
     public var storedFunctions: [(field: String, function: String)] = []
     public var text: String
+    /// The USR of the function-pointer field or variable the argument reads (`ops->read`): the run's stores into
+    /// it are what the argument may hand over (filled into `storedFunctions` once the whole run is lowered).
+    public var pointerKey: String? = nil
 
     /// The functions this argument hands over: the one it names, else those stored into what it points to.
     public var handedFunctions: [String] {

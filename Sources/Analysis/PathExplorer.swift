@@ -139,9 +139,6 @@ struct PendingRegistration: Hashable {
     var functions: [String]
     var shown: String
     var location: SourceLocation
-
-    /// The library a function belongs to by its name: `XML_` of `XML_Parse`, `curl_` of `curl_easy_perform`.
-    static func libraryPrefix(_ name: String) -> String? { APIModel.namePrefix(name) }
 }
 
 /// The events of one path, shared between the paths that fork from it.
@@ -205,6 +202,9 @@ public struct CallbackRegistration: Sendable, Equatable {
     /// (made with the GIL released) may call it back: how that call is shown and where it is.
     public var invokedBy: String? = nil
     public var invokedAt: SourceLocation? = nil
+    /// Set when the function was stored in a struct of callbacks (`z_stream_s`) that the call, made with the GIL
+    /// released, is given and runs: the struct's name.
+    public var table: String? = nil
 }
 
 /// How a function starts.
@@ -745,15 +745,15 @@ public struct PathExplorer {
         }
     }
 
-    /// Whether an outside call may call back what `r` registered: a call of the same library (by name prefix)
+    /// Whether an outside call may call back what `r` registered: a call of the same library (`library(of:)`)
     /// that, when the registration named an object, is given the same object.
     private func mayCallBack(_ r: PendingRegistration, _ site: CallSite) -> Bool {
         guard site.callee != r.callee else { return false }
-        let prefix = PendingRegistration.libraryPrefix(site.callee)
-        let sameLibrary = prefix != nil && prefix == PendingRegistration.libraryPrefix(r.callee)
+        let library = model.library(of: site.callee)
+        let sameLibrary = library != nil && library == model.library(of: r.callee)
         guard let handle = r.handle else { return sameLibrary }
         let sharesHandle = site.arguments.contains { ($0.addressOf ?? $0.storage)?.root == handle }
-        return sharesHandle && (sameLibrary || prefix == nil)
+        return sharesHandle && (sameLibrary || library == nil)
     }
 
     private mutating func call(_ site: CallSite, _ w: inout Walker, into out: inout [Walker]) {
@@ -832,9 +832,9 @@ public struct PathExplorer {
             } else {
                 register(site, &w.state)
             }
-            if w.state.gil == .released, site.handleType != nil {
+            if w.state.gil == .released, site.handleType != nil || !site.vtableArguments.isEmpty {
                 releasedLibraryCalls.insert(ReleasedLibraryCall(callee: site.callee, handleType: site.handleType,
-                                                                location: site.location))
+                                                                tables: Set(site.vtableArguments.values), location: site.location))
             }
         }
         if let n = rule.threadEntry, n < site.arguments.count {

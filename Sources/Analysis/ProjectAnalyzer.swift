@@ -201,6 +201,9 @@ public struct ProjectAnalyzer {
             if let by = r.invokedBy, let at = r.invokedAt {
                 return "handed to \(r.registrar) at \(r.location.place), then called back by \(by) at \(at.place), where the GIL is released"
             }
+            if let table = r.table {
+                return "stored in a \(table) that \(r.registrar) at \(r.location.place) is given while the GIL is released there, so it is called back without the GIL"
+            }
             return "handed to \(r.registrar) at \(r.location.place) while the GIL is released there, so it is called back without the GIL"
         }
         for (i, r) in releasedRegistrations {
@@ -311,6 +314,22 @@ func resolvePointerCalls(_ cfgs: inout [FunctionCFG], fileScope: [PointerStore])
     for s in fileScope { targets[s.key, default: []].insert(s.function) }
     for c in cfgs { for s in c.pointerStores { targets[s.key, default: []].insert(s.function) } }
     guard !targets.isEmpty else { return }
+    // An argument read from a function pointer (`archive_read_set_read_callback(a, ops->read)` with `ops` one of
+    // two static tables) hands over whatever the run stores there.
+    for i in cfgs.indices {
+        for b in cfgs[i].blocks.indices {
+            for e in cfgs[i].blocks[b].elements.indices {
+                guard case .call(var site) = cfgs[i].blocks[b].elements[e],
+                      site.arguments.contains(where: { $0.pointerKey.map { targets[$0] != nil } ?? false }) else { continue }
+                for k in site.arguments.indices {
+                    guard let key = site.arguments[k].pointerKey, let functions = targets[key],
+                          site.arguments[k].storedFunctions.isEmpty else { continue }
+                    site.arguments[k].storedFunctions = functions.sorted().map { ("", $0) }
+                }
+                cfgs[i].blocks[b].elements[e] = .call(site)
+            }
+        }
+    }
     let shared = targets.filter { $0.value.count > 1 }
     var doesSomething: [String: Bool] = [:]
     for c in cfgs where !shared.isEmpty {
