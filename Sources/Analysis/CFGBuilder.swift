@@ -356,8 +356,7 @@ final class CFGBuilder {
 
     private func endGuard(_ g: ScopedGuard, at location: SourceLocation) {
         guard let effect = g.effect else {
-            let argument = CallArgument(value: .addressOf(g.key), storage: nil, addressOf: g.key,
-                                        functionReferences: [], text: "&" + g.key.text)
+            let argument = CallArgument(value: .addressOf(g.key), storage: nil, functionReferences: [], text: "&" + g.key.text)
             emit(.call(CallSite(callee: g.name, qualifiedCallee: nil, guardEffect: nil,
                                 shown: "\(g.name)() (cleanup of '\(g.key.text)')", location: location,
                                 arguments: [argument], result: nil, declaredNoReturn: false, isIndirect: false)))
@@ -368,7 +367,7 @@ final class CFGBuilder {
     }
 
     private func emitGuardCall(_ key: StorageKey, _ effect: GILEffect, at location: SourceLocation, shown: String) {
-        let argument = CallArgument(value: .read(key), storage: key, addressOf: nil, functionReferences: [], text: key.text)
+        let argument = CallArgument(value: .read(key), storage: key, functionReferences: [], text: key.text)
         emit(.call(CallSite(callee: "~guard", qualifiedCallee: nil, guardEffect: effect, shown: shown, location: location,
                             arguments: [argument], result: nil, declaredNoReturn: false, isIndirect: false)))
     }
@@ -900,13 +899,10 @@ final class CFGBuilder {
         for a in argumentCursors where a.isExpression {
             let value = lowerExpression(a)
             let inner = stripped(a)
-            var address: StorageKey?
-            if case .addressOf(let k) = value { address = k }
-            var argument = CallArgument(value: value, storage: storageKey(inner), addressOf: address,
-                                        functionReferences: functionReferences(a),
+            var argument = CallArgument(value: value, storage: storageKey(inner), functionReferences: functionReferences(a),
                                         text: known != nil ? text(of: a) : "")
             if argument.functionReferences.isEmpty, !functionStores.isEmpty,
-               let root = (address ?? argument.storage)?.rootOnly {
+               let root = (argument.addressOf ?? argument.storage)?.rootOnly {
                 argument.storedFunctions = functionStores.filter { $0.root == root }.map { ($0.field, $0.function) }
             }
             if libraryCall, argument.functionReferences.isEmpty, let key = functionPointerRead(inner) { argument.pointerKey = key }
@@ -1391,9 +1387,10 @@ func joinTokens(_ tokens: [String], upTo limit: Int = .max) -> String {
 final class MacroUses {
     private var uses: [String: [Int: String]] = [:]
 
-    init(_ tu: TranslationUnit) {
-        // Only the project's code is lowered: uses in system headers are never asked for.
-        for c in tu.root.children where c.kind == CXCursor_MacroExpansion && !c.isInSystemHeader {
+    /// `topLevel`: the unit's top-level cursors outside system headers (only the project's code is lowered:
+    /// uses in system headers are never asked for).
+    init(_ topLevel: [Cursor]) {
+        for c in topLevel where c.kind == CXCursor_MacroExpansion {
             let loc = c.location
             uses[loc.file, default: [:]][loc.offset] = c.spelling
         }

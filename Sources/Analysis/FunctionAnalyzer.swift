@@ -30,11 +30,14 @@ public final class TranslationUnitAnalyzer {
     public func collectUnit(_ tu: TranslationUnit, include: (String) -> Bool)
         -> (cfgs: [FunctionCFG], pythonEntries: [PythonEntryReference], pointerStores: [PointerStore], moduleFindings: [Diagnostic]) {
         let facts = TypeFacts()
-        let macros = MacroUses(tu)
+        var topLevel = tu.projectTopLevel()
+        let macros = MacroUses(topLevel)
+        // The other passes look at declarations only.
+        topLevel.removeAll { clang_isPreprocessing($0.kind) != 0 }
         var cfgs: [FunctionCFG] = []
         var seen = Set<String>()
-        func visit(_ cursor: Cursor) {
-            for c in cursor.children {
+        func visit(_ list: [Cursor]) {
+            for c in list {
                 switch c.kind {
                 case CXCursor_FunctionDecl, CXCursor_CXXMethod, CXCursor_Constructor, CXCursor_Destructor,
                      CXCursor_ConversionFunction, CXCursor_FunctionTemplate:
@@ -55,17 +58,17 @@ public final class TranslationUnitAnalyzer {
                     }
                 case CXCursor_Namespace, CXCursor_LinkageSpec, CXCursor_StructDecl, CXCursor_ClassDecl,
                      CXCursor_ClassTemplate, CXCursor_UnexposedDecl:
-                    if !c.isInSystemHeader { visit(c) }
+                    if !c.isInSystemHeader { visit(c.children) }
                 default:
                     continue
                 }
             }
         }
-        visit(tu.root)
+        visit(topLevel)
         let unit = tu.root.spelling
         for i in cfgs.indices { cfgs[i].unit = unit }
-        return (cfgs, pythonEntryReferences(tu, include: include),
-                FunctionPointers.fileScope(tu, include: include, shapes: facts.shapes), ModuleGIL.findings(tu, include: include))
+        return (cfgs, pythonEntryReferences(tu, topLevel: topLevel, include: include),
+                FunctionPointers.fileScope(topLevel, include: include, shapes: facts.shapes), ModuleGIL.findings(topLevel, include: include))
     }
 
     /// Analyzes one translation unit on its own (summaries across its functions only).
@@ -79,7 +82,7 @@ public final class TranslationUnitAnalyzer {
     /// The CFG of one function, for `--dump-cfg`.
     public func cfg(of name: String, in tu: TranslationUnit) -> FunctionCFG? {
         let facts = TypeFacts()
-        let macros = MacroUses(tu)
+        let macros = MacroUses(tu.projectTopLevel())
         func find(_ cursor: Cursor) -> FunctionCFG? {
             for c in cursor.children {
                 if c.spelling == name, c.isDefinition,

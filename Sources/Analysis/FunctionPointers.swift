@@ -163,22 +163,23 @@ enum FunctionPointers {
         return stores(initializer: initializer, type: declared, shapes: shapes)
     }
 
-    /// The stores made by the initializers of file-scope variables in the files `include` accepts.
-    static func fileScope(_ tu: TranslationUnit, include: (String) -> Bool, shapes: TypeShapes = TypeShapes()) -> [PointerStore] {
+    /// The stores made by the initializers of file-scope variables in the files `include` accepts, from the
+    /// unit's top-level cursors outside system headers.
+    static func fileScope(_ topLevel: [Cursor], include: (String) -> Bool, shapes: TypeShapes = TypeShapes()) -> [PointerStore] {
         var out: [PointerStore] = []
-        func visit(_ c: Cursor, depth: Int) {
-            for child in c.children where !child.isInSystemHeader {
+        func visit(_ list: [Cursor], depth: Int) {
+            for child in list where !child.isInSystemHeader {
                 switch child.kind {
                 case CXCursor_VarDecl:
                     if include(child.location.file) { out += stores(declaration: child, shapes: shapes) }
                 case CXCursor_Namespace, CXCursor_LinkageSpec, CXCursor_UnexposedDecl:
-                    if depth < 16 { visit(child, depth: depth + 1) }
+                    if depth < 16 { visit(child.children, depth: depth + 1) }
                 default:
                     continue
                 }
             }
         }
-        visit(tu.root, depth: 0)
+        visit(topLevel, depth: 0)
         return out
     }
 

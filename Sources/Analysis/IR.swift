@@ -104,7 +104,10 @@ public struct CallArgument: Sendable {
     /// The storage the argument expression names, when it is an lvalue (`s`, `self->st`, `*p`).
     public var storage: StorageKey?
     /// `x` when the argument is `&x`.
-    public var addressOf: StorageKey?
+    public var addressOf: StorageKey? {
+        if case .addressOf(let k) = value { return k }
+        return nil
+    }
     /// The functions the argument names: `worker` in `pthread_create(&t, NULL, worker, NULL)`, both of
     /// `ring ? ring_cb : plain_cb`. Empty when it names none.
     public var functionReferences: [String]
@@ -168,7 +171,9 @@ public struct CallSite: Sendable {
 public enum Element: Sendable {
     /// `target = value`; target nil when the left side is not a tracked place (then what it may alias is forgotten).
     case assign(StorageKey?, Value, SourceLocation)
-    case call(CallSite)
+    /// Boxed: a call site is several times the size of the other elements, which an unboxed case would make
+    /// every element of every block take.
+    indirect case call(CallSite)
     /// `p->field` where `p` points to a Python object.
     case pythonDereference(SourceLocation, String)
     /// A variable comes into scope without a value.

@@ -8,15 +8,14 @@ import Diagnostics
 /// preprocessed tree: the declaration is usually inside `#ifdef Py_GIL_DISABLED` or a version test that the
 /// headers linted with leave inactive, and it counts as present.
 enum ModuleGIL {
-    static func findings(_ tu: TranslationUnit, include: (String) -> Bool) -> [Diagnostic] {
+    static func findings(_ topLevel: [Cursor], include: (String) -> Bool) -> [Diagnostic] {
         var out: [Diagnostic] = []
         var variables: [Cursor] = []
         var inits: [Cursor] = []
         // The kind first: a generated unit has tens of thousands of file-scope declarations.
-        for c in tu.root.children {
+        for c in topLevel {
             let kind = c.kind
-            guard kind == CXCursor_VarDecl || kind == CXCursor_FunctionDecl, !c.isInSystemHeader,
-                  include(c.location.file) else { continue }
+            guard kind == CXCursor_VarDecl || kind == CXCursor_FunctionDecl, include(c.location.file) else { continue }
             if kind == CXCursor_VarDecl {
                 variables.append(c)
             } else if c.isDefinition, c.spelling.hasPrefix("PyInit_") {

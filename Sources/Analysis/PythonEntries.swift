@@ -28,7 +28,7 @@ let pythonSlotPrefixes = ["tp_", "nb_", "sq_", "mp_", "am_", "bf_"]
 /// The registrations of Python entry points in a translation unit's own files (`include` accepts them by path):
 /// function names in the initializers of file-scope or local tables of the types above, and functions assigned
 /// into type-slot fields in function bodies.
-func pythonEntryReferences(_ tu: TranslationUnit, include: (String) -> Bool) -> [PythonEntryReference] {
+func pythonEntryReferences(_ tu: TranslationUnit, topLevel: [Cursor], include: (String) -> Bool) -> [PythonEntryReference] {
     let unit = tu.root.spelling
     var out: [PythonEntryReference] = []
     var seen = Set<String>()
@@ -66,49 +66,44 @@ func pythonEntryReferences(_ tu: TranslationUnit, include: (String) -> Bool) -> 
     // Walking every body through libclang is costly: a body is walked only when its text names a table type or
     // assigns a slot field (`.tp_iternext =`, `->nb_add =`; not a read such as `Py_TYPE(o)->tp_free(o)`, which
     // generated code has in every function). A registration spelled entirely by a macro of another name is missed.
-    var texts: [String: [UInt8]] = [:]
     let tables: [[UInt8]] = ["PyMethodDef", "PyGetSetDef", "PyType_Slot", "PyTypeObject", "PyModuleDef", "Methods",
                              "BufferProcs"].map { Array($0.utf8) }
     let slots: [[UInt8]] = pythonSlotPrefixes.map { Array($0.utf8) }
     func mayRegister(_ function: Cursor) -> Bool {
-        let start = function.extentStart, end = function.extentEnd
-        guard start.file == end.file, end.offset > start.offset else { return true }
-        if texts[start.file] == nil {
-            texts[start.file] = FileManager.default.contents(atPath: start.file).map { Array($0) } ?? []
-        }
-        let text = texts[start.file]!
-        guard end.offset <= text.count else { return true }
-        func matches(_ needle: [UInt8], at i: Int) -> Bool {
-            guard i + needle.count <= end.offset else { return false }
-            var k = 0
-            while k < needle.count && text[i + k] == needle[k] { k += 1 }
-            return k == needle.count
-        }
-        func isIdentifier(_ b: UInt8) -> Bool { b == 95 || (b >= 48 && b <= 57) || (b | 32 >= 97 && b | 32 <= 122) }
-        /// A slot field assigned at `i`: the prefix after `.` or `->`, the rest of the name, then `=` (not `==`).
-        func assignsSlot(at i: Int) -> Bool {
-            guard i > start.offset, text[i - 1] == 46 || text[i - 1] == 62 else { return false }
-            var j = i
-            while j < end.offset, isIdentifier(text[j]) { j += 1 }
-            while j < end.offset, text[j] == 32 || text[j] == 9 || text[j] == 10 || text[j] == 13 { j += 1 }
-            return j + 1 < end.offset && text[j] == 61 && text[j + 1] != 61
-        }
-        var i = start.offset
-        while i < end.offset {
-            let byte = text[i]
-            if byte == 80 || byte == 77 || byte == 66 {   // P, M, B: the table names
-                for needle in tables where needle[0] == byte && matches(needle, at: i) { return true }
+        function.withExtentText { text, start, end in
+            guard end > start else { return true }
+            func matches(_ needle: [UInt8], at i: Int) -> Bool {
+                guard i + needle.count <= end else { return false }
+                var k = 0
+                while k < needle.count && text[i + k] == needle[k] { k += 1 }
+                return k == needle.count
             }
-            if i + 3 <= end.offset, text[i + 2] == 95 {   // `tp_`, `nb_`, ...
-                for needle in slots where needle[0] == byte && matches(needle, at: i) && assignsSlot(at: i) { return true }
+            func isIdentifier(_ b: UInt8) -> Bool { b == 95 || (b >= 48 && b <= 57) || (b | 32 >= 97 && b | 32 <= 122) }
+            /// A slot field assigned at `i`: the prefix after `.` or `->`, the rest of the name, then `=` (not `==`).
+            func assignsSlot(at i: Int) -> Bool {
+                guard i > start, text[i - 1] == 46 || text[i - 1] == 62 else { return false }
+                var j = i
+                while j < end, isIdentifier(text[j]) { j += 1 }
+                while j < end, text[j] == 32 || text[j] == 9 || text[j] == 10 || text[j] == 13 { j += 1 }
+                return j + 1 < end && text[j] == 61 && text[j + 1] != 61
             }
-            i += 1
-        }
-        return false
+            var i = start
+            while i < end {
+                let byte = text[i]
+                if byte == 80 || byte == 77 || byte == 66 {   // P, M, B: the table names
+                    for needle in tables where needle[0] == byte && matches(needle, at: i) { return true }
+                }
+                if i + 3 <= end, text[i + 2] == 95 {   // `tp_`, `nb_`, ...
+                    for needle in slots where needle[0] == byte && matches(needle, at: i) && assignsSlot(at: i) { return true }
+                }
+                i += 1
+            }
+            return false
+        } ?? true
     }
 
-    func visit(_ c: Cursor) {
-        for child in c.children {
+    func visit(_ list: [Cursor]) {
+        for child in list {
             if child.isInSystemHeader { continue }
             switch child.kind {
             case CXCursor_VarDecl:
@@ -134,14 +129,14 @@ func pythonEntryReferences(_ tu: TranslationUnit, include: (String) -> Bool) -> 
                         continue
                     }
                 }
-                visit(child)
+                visit(child.children)
             case CXCursor_FunctionDecl, CXCursor_CXXMethod, CXCursor_Constructor, CXCursor_Destructor:
-                if child.isDefinition, include(child.location.file), mayRegister(child) { visit(child) }
+                if child.isDefinition, include(child.location.file), mayRegister(child) { visit(child.children) }
             default:
-                visit(child)
+                visit(child.children)
             }
         }
     }
-    visit(tu.root)
+    visit(topLevel)
     return out
 }

@@ -117,4 +117,21 @@ extension Cursor {
         }
         return tokens(from: from, to: to)
     }
+
+    /// Runs `body` on the text of the file the cursor's extent is written in, read from libclang's own buffer
+    /// (no copy), with the extent's start and end offsets in it; nil when the extent does not start and end in
+    /// one file.
+    public func withExtentText<R>(_ body: (UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> R) -> R? {
+        guard let tu else { return nil }
+        let extent = clang_getCursorExtent(raw)
+        var f1: CXFile?, f2: CXFile?
+        var o1: UInt32 = 0, o2: UInt32 = 0
+        clang_getExpansionLocation(clang_getRangeStart(extent), &f1, nil, nil, &o1)
+        clang_getExpansionLocation(clang_getRangeEnd(extent), &f2, nil, nil, &o2)
+        guard let f1, let f2, clang_File_isEqual(f1, f2) != 0, o1 <= o2 else { return nil }
+        var size = 0
+        guard let base = clang_getFileContents(tu, f1, &size), Int(o2) <= size else { return nil }
+        return body(UnsafeBufferPointer(start: UnsafeRawPointer(base).assumingMemoryBound(to: UInt8.self), count: size),
+                    Int(o1), Int(o2))
+    }
 }

@@ -68,6 +68,13 @@ public final class TranslationUnit {
 
     public var root: Cursor { Cursor(clang_getTranslationUnitCursor(raw), tu: raw) }
 
+    /// The top-level cursors written outside system headers: declarations, definitions and macro uses, in
+    /// source order. Generated code has hundreds of thousands of top-level cursors, most of them macro uses in
+    /// headers: the passes over a unit share this one list instead of each visiting the root.
+    public func projectTopLevel() -> [Cursor] {
+        root.children.filter { !$0.isInSystemHeader }
+    }
+
     /// Every file the translation unit included, directly or not (paths as clang opened them, normalized).
     public var includedFiles: [String] {
         final class Box { var files: [String] = [] }

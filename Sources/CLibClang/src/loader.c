@@ -96,6 +96,7 @@
     F(unsigned, clang_isCursorDefinition, (CXCursor a0), (a0)) \
     F(unsigned, clang_isDeclaration, (enum CXCursorKind a0), (a0)) \
     F(unsigned, clang_isExpression, (enum CXCursorKind a0), (a0)) \
+    F(unsigned, clang_isPreprocessing, (enum CXCursorKind a0), (a0)) \
     F(unsigned, clang_isStatement, (enum CXCursorKind a0), (a0)) \
     F(enum CXErrorCode, clang_parseTranslationUnit2, (CXIndex a0, const char *a1, const char *const *a2, int a3, struct CXUnsavedFile *a4, unsigned a5, unsigned a6, CXTranslationUnit *a7), (a0, a1, a2, a3, a4, a5, a6, a7)) \
     V(clang_tokenize, (CXTranslationUnit a0, CXSourceRange a1, CXToken **a2, unsigned *a3), (a0, a1, a2, a3)) \
