@@ -131,11 +131,16 @@ public struct RuleOrigin: Sendable, Equatable, CustomStringConvertible {
 
 /// A condition on one argument of a call that decides whether it blocks: `argN`, optionally masked
 /// (`argN & 0x40`), compared with a constant (`== NULL`, `!= 0`, `== 3`); with no comparison, "is non-zero".
+/// Or a condition on what an earlier call given the same argument returned on the path (`PQisBusy(arg0) == 0`:
+/// libpq's PQgetResult() returns at once once PQisBusy() said the connection is not busy).
 public struct BlockCondition: Sendable, Equatable, CustomStringConvertible {
     public enum Mode: Sendable { case when, unless }
     public enum Comparison: String, Sendable { case equal = "==", notEqual = "!=" }
     public var mode: Mode
     public var argument: Int
+    /// The earlier call whose result the condition reads (`PQisBusy`), given argument `argument` of this call
+    /// as its first; nil when the condition reads the argument itself.
+    public var probe: String?
     public var mask: Int?
     public var comparison: Comparison
     public var value: Int
@@ -143,9 +148,17 @@ public struct BlockCondition: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { text }
 
-    /// Parses `arg0 == NULL`, `arg3 & 0x40`, `arg6 & 3 == 3`; nil when the text is not of that form.
+    /// Parses `arg0 == NULL`, `arg3 & 0x40`, `arg6 & 3 == 3`, `PQisBusy(arg0) == 0`; nil when the text is not of
+    /// that form.
     public init?(mode: Mode, text: String) {
-        let words = text.replacingOccurrences(of: "&", with: " & ").split(separator: " ").map(String.init)
+        var words = text.replacingOccurrences(of: "&", with: " & ").split(separator: " ").map(String.init)
+        var probe: String?
+        if let first = words.first, let open = first.firstIndex(of: "("), first.hasSuffix(")") {
+            let name = String(first[..<open])
+            guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else { return nil }
+            probe = name
+            words[0] = String(first[first.index(after: open)..<first.index(before: first.endIndex)])
+        }
         guard let first = words.first, first.hasPrefix("arg"), let n = Int(first.dropFirst(3)), n >= 0 else { return nil }
         func number(_ w: String) -> Int? {
             if w == "NULL" { return 0 }
@@ -167,6 +180,7 @@ public struct BlockCondition: Sendable, Equatable, CustomStringConvertible {
         }
         self.mode = mode
         self.argument = n
+        self.probe = probe
         self.mask = mask
         self.comparison = comparison
         self.value = value
@@ -256,6 +270,8 @@ public struct APIModel: Sendable {
     /// calls, whatever handle they are given (`callback-tables:`: libgit2's `git_odb_backend`), with the
     /// library key (`library(of:)`) of the file that names them.
     public private(set) var callbackTables: [String: String] = [:]
+    /// The functions whose results a blocking condition reads (`PQisBusy` of `PQisBusy(arg0) == 0`).
+    public private(set) var probes: Set<String> = []
 
     public init() {}
 
@@ -307,6 +323,7 @@ public struct APIModel: Sendable {
             for f in kind.release.keys { resourceReleasers[f, default: []].append(kind.name) }
         }
         for (k, v) in file.guards { guards[k] = v }
+        probes.formUnion(file.functions.compactMap { $0.blockCondition?.probe })
         for rule in file.functions {
             if var existing = functions[rule.name] {
                 if rule.effect != nil { existing.effect = rule.effect; existing.state = rule.state }

@@ -189,7 +189,7 @@ public struct RulesFile: Sendable {
             case "blocks-when", "blocks-unless":
                 let mode: BlockCondition.Mode = key == "blocks-when" ? .when : .unless
                 guard let text = value.string, let condition = BlockCondition(mode: mode, text: text) else {
-                    throw fail(value, "\(key) of '\(name)' must be a condition on one argument, like \"arg0 == NULL\" or \"arg3 & 0x40\"")
+                    throw fail(value, "\(key) of '\(name)' must be a condition on one argument, like \"arg0 == NULL\" or \"arg3 & 0x40\", or on an earlier call given it, like \"PQisBusy(arg0) == 0\"")
                 }
                 rule.blockCondition = condition
                 rule.blocks = true

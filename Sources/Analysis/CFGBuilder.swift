@@ -49,6 +49,8 @@ final class CFGBuilder {
     private var functionStores: [(root: StorageKey, field: String, function: String)] = []
     /// Functions stored into function-pointer fields and variables, for calls made through them anywhere.
     private var pointerStores: [PointerStore] = []
+    /// The result of the last call of each probe (`PQisBusy`) met so far, by the storage its first argument names.
+    private var probeResults: [String: [StorageKey: StorageKey]] = [:]
 
     init(model: APIModel, typeFacts: TypeFacts, macros: MacroUses) {
         self.model = model
@@ -944,6 +946,18 @@ final class CFGBuilder {
         if let decl = calleeDecl, typeCache.mayThrow(decl) {
             site.mayThrow = true
             site.unwind = unwindBlock(at: c.location)
+        }
+        if !indirect, !model.probes.isEmpty, !probeResults.isEmpty || model.probes.contains(callee) {
+            func named(_ a: CallArgument) -> StorageKey? { a.storage ?? a.value.keysRead.first }
+            if let probe = known?.blockCondition?.probe, let n = known?.blockCondition?.argument, n < arguments.count,
+               let key = named(arguments[n]) {
+                site.probeResult = probeResults[probe]?[key]
+                // The answer covers one call: a second PQgetResult() may wait for the next result.
+                probeResults[probe]?[key] = nil
+            }
+            if model.probes.contains(callee), let first = arguments.first, let key = named(first) {
+                probeResults[callee, default: [:]][key] = result
+            }
         }
         emit(.call(site))
         return result.map(Value.read) ?? .unknown

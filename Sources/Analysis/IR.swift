@@ -166,6 +166,9 @@ public struct CallSite: Sendable {
     /// backend, an ops table: `git_odb_backend *`), by index, with the struct's USR. The project's stores into
     /// that struct's fields, anywhere in the run, are the callbacks the call hands over.
     public var vtableArguments: [Int: String] = [:]
+    /// For a call whose blocking condition reads an earlier call's result (`PQgetResult` after `PQisBusy`): the
+    /// result of the last such call the lowering met given the same argument.
+    public var probeResult: StorageKey? = nil
 }
 
 public enum Element: Sendable {

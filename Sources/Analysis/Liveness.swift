@@ -47,6 +47,7 @@ struct Liveness {
                         noteAddresses(a.value)
                         if counts, let s = a.storage { use([s]) }
                     }
+                    if counts, let p = site.probeResult { use([p]) }
                     if let r = site.result { d.insert(r.root) }
                 case .declare(let k):
                     d.insert(k.root)

@@ -662,6 +662,34 @@ public struct PathExplorer {
         state.facts = state.facts.filter { $0.key.isLocal && !liveness.addressTaken.contains($0.key.root) }
     }
 
+    /// What a call that has no GIL effect may change: globals, storage whose address was taken, and what its
+    /// arguments point to (`check(self)` may change `self->multi`; `curl_easy_pause(self->handle, mask)` may
+    /// change what `self->handle` points to, not `self->multi`, which pycurl's save and restore macros test to
+    /// choose where the thread state goes). Python API calls (which can run any Python code, a `__del__` from a
+    /// `Py_DECREF`), calls through pointers, and C++ methods and namespaced functions (given an object the
+    /// arguments do not show) may change anything that is not a plain local. A library's callbacks run inside
+    /// the call are taken to work on their own data, as they do in practice.
+    private func forgetReachable(by site: CallSite, _ state: inout PathState) {
+        if state.facts.isEmpty { return }
+        if site.isIndirect || site.qualifiedCallee != nil || model.requiresGIL(site.callee) {
+            forgetNonLocal(&state)
+            return
+        }
+        var reached: [StorageKey] = []
+        for a in site.arguments {
+            if let k = a.addressOf { reached.append(k.rootOnly) }   // a pointer into an object reaches all of it
+            if let k = a.storage { reached.append(k) }
+            reached += a.value.keysRead
+        }
+        state.facts = state.facts.filter { f in
+            let key = f.key
+            if liveness.addressTaken.contains(key.root) { return false }
+            if key.isLocal { return true }
+            if key.isGlobal { return false }
+            return !reached.contains { r in r.path.count < key.path.count && r.isPrefix(of: key) }
+        }
+    }
+
     private func forgetAliased(_ state: inout PathState) {
         if state.facts.isEmpty { return }
         state.facts = state.facts.filter { !liveness.addressTaken.contains($0.key.root) }
@@ -1042,7 +1070,9 @@ public struct PathExplorer {
         // A call that blocks only for some arguments (`ldap_set_option(NULL, …)`, not `recv(…, MSG_DONTWAIT)`).
         var conditionNote = ""
         if let c = rule.blockCondition, c.argument < site.arguments.count {
-            let holds = conditionHolds(c, evaluate(site.arguments[c.argument].value, w.state))
+            // A probe's result (`PQisBusy(conn)` tested before `PQgetResult(conn)`), else the argument itself.
+            let read: Value? = c.probe == nil ? site.arguments[c.argument].value : site.probeResult.map(Value.read)
+            let holds = read.flatMap { conditionHolds(c, evaluate($0, w.state)) }
             switch c.mode {
             case .when:
                 guard holds == true else { return }
@@ -1344,7 +1374,7 @@ public struct PathExplorer {
     /// A call the model knows nothing about: it may change anything reachable through pointers, and a state
     /// handed to it may be released by it.
     private mutating func unknownCall(_ site: CallSite, _ w: inout Walker, keeping kept: StorageKey? = nil) {
-        forgetNonLocal(&w.state)
+        forgetReachable(by: site, &w.state)
         let isPythonAPI = model.requiresGIL(site.callee) && !site.isIndirect
         for a in site.arguments {
             if let k = a.addressOf { forget(k, in: &w.state) }

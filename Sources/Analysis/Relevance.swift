@@ -43,6 +43,7 @@ struct Relevance {
                         if let s = a.storage { roots.insert(s.root) }
                         if let s = a.addressOf { roots.insert(s.root) }
                     }
+                    if let p = site.probeResult { roots.insert(p.root) }
                 case .pythonDereference where dereferences:
                     relevantBlock[b] = true
                 default:

@@ -118,6 +118,45 @@ static PyObject *ok_connect_and_close(PyObject *self, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+// Non-blocking reads: PQgetResult() is called only once PQisBusy() said the connection is not busy, so it
+// returns at once (the loop waits with the GIL released otherwise).
+static PyObject *ok_read_when_not_busy(PyObject *self, PyObject *noargs)
+{
+    Connection *c = (Connection *)self;
+    long rows = 0;
+    for (;;) {
+        if (!PQconsumeInput(c->conn))
+            return PyErr_Format(PyExc_OSError, "connection lost");
+        if (PQisBusy(c->conn)) {
+            Py_BEGIN_ALLOW_THREADS
+            PQconsumeInput(c->conn);
+            Py_END_ALLOW_THREADS
+            continue;
+        }
+        PGresult *res = PQgetResult(c->conn);
+        if (res == NULL)
+            break;
+        rows += PQntuples(res);
+        PQclear(res);
+    }
+    return PyLong_FromLong(rows);
+}
+
+// The same loop reading a second result without asking again: the first PQgetResult() may leave the connection
+// busy with the next one, and the second waits for it.
+static PyObject *bad_second_result_unchecked(PyObject *self, PyObject *noargs)
+{
+    Connection *c = (Connection *)self;
+    PGresult *first, *second;
+    if (!PQconsumeInput(c->conn) || PQisBusy(c->conn))
+        Py_RETURN_NONE;
+    first = PQgetResult(c->conn);
+    PQclear(first);
+    second = PQgetResult(c->conn);   // expect-warning{{PQgetResult() may block while this thread holds the GIL}} [blocking-with-gil]
+    PQclear(second);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef Connection_methods[] = {
     {"execute", bad_execute, METH_VARARGS, NULL},
     {"copy_out", bad_copy_out, METH_NOARGS, NULL},
@@ -126,5 +165,7 @@ static PyMethodDef Connection_methods[] = {
     {"send_and_poll", ok_send_and_poll, METH_VARARGS, NULL},
     {"connect_async", ok_connect_async, METH_O, NULL},
     {"connect_and_close", ok_connect_and_close, METH_O, NULL},
+    {"read_when_not_busy", ok_read_when_not_busy, METH_NOARGS, NULL},
+    {"second_result_unchecked", bad_second_result_unchecked, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
