@@ -209,6 +209,11 @@ public struct FunctionRule: Sendable {
     public var callbackThread: CallbackSlot?
     /// When the library calls it back ("on PortAudio's audio thread"), for messages.
     public var callbackNote: String?
+    /// The callback runs at process exit (`atexit`, `Py_AtExit`): after the interpreter is finalized, where no
+    /// Python API may be used and the GIL cannot be taken.
+    public var callbackAtExit = false
+    /// What the function returns when called at process exit, after finalization (`Py_IsInitialized`: 0).
+    public var returnsAtExit: Int?
     /// Creates a process that returns 0 in the child (`fork`): the child runs no other thread, so its blocking
     /// calls cannot stall a thread waiting for the GIL.
     public var forks = false
@@ -333,6 +338,8 @@ public struct APIModel: Sendable {
                 if rule.threadEntry != nil { existing.threadEntry = rule.threadEntry }
                 if rule.callbackThread != nil { existing.callbackThread = rule.callbackThread }
                 if rule.callbackNote != nil { existing.callbackNote = rule.callbackNote }
+                if rule.callbackAtExit { existing.callbackAtExit = true }
+                if rule.returnsAtExit != nil { existing.returnsAtExit = rule.returnsAtExit }
                 if rule.forks { existing.forks = true }
                 if rule.runsCallbacks { existing.runsCallbacks = true }
                 if rule.blockCondition != nil { existing.blockCondition = rule.blockCondition }

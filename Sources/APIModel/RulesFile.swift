@@ -40,7 +40,8 @@ public struct RulesFile: Sendable {
     static let topKeys = ["version", "library", "requires-gil", "functions", "thread-entries", "safe-locks", "never-blocks",
                           "guards", "resources", "callback-tables"]
     static let functionKeys = ["effect", "state", "gil", "blocks", "deprecated", "thread-entry", "callback-thread",
-                                "callback-note", "forks", "runs-callbacks", "blocks-when", "blocks-unless", "borrowed"]
+                                "callback-note", "forks", "runs-callbacks", "blocks-when", "blocks-unless", "borrowed",
+                                "callback-at-exit", "returns-at-exit"]
     static let deprecationKeys = ["since", "removed", "replacement", "soft"]
 
     public static func parse(path: String) throws -> RulesFile {
@@ -196,6 +197,14 @@ public struct RulesFile: Sendable {
             case "runs-callbacks":
                 guard let b = value.bool else { throw fail(value, "runs-callbacks of '\(name)' must be true or false") }
                 rule.runsCallbacks = b
+            case "callback-at-exit":
+                guard let b = value.bool else { throw fail(value, "callback-at-exit of '\(name)' must be true or false") }
+                rule.callbackAtExit = b
+            case "returns-at-exit":
+                guard let n = value.int else {
+                    throw fail(value, "returns-at-exit of '\(name)' must be the integer it returns at exit, like 0")
+                }
+                rule.returnsAtExit = n
             case "callback-note":
                 guard let text = value.string, !text.isEmpty else {
                     throw fail(value, "callback-note of '\(name)' must be a short text saying when the callback runs")
@@ -234,6 +243,9 @@ public struct RulesFile: Sendable {
         let stateful: Set<GILEffect> = [.ensure, .release, .save, .restore]
         if let effect = rule.effect, stateful.contains(effect), rule.state == nil {
             throw fail(node, "'\(name)' has effect \(effect.rawValue) and needs `state:` (result, argN or *argN)")
+        }
+        if rule.callbackAtExit, rule.callbackThread == nil {
+            throw fail(node, "'\(name)' has `callback-at-exit:` but no `callback-thread:` saying which argument is the callback")
         }
         if rule.callbackNote != nil, rule.callbackThread == nil {
             throw fail(node, "'\(name)' has `callback-note:` but no `callback-thread:` saying which argument is the callback")

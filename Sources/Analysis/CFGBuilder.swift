@@ -51,6 +51,8 @@ final class CFGBuilder {
     private var pointerStores: [PointerStore] = []
     /// The result of the last call of each probe (`PQisBusy`) met so far, by the storage its first argument names.
     private var probeResults: [String: [StorageKey: StorageKey]] = [:]
+    /// Function-local `static` and `thread_local` objects whose class has a destructor of the project's.
+    private(set) var staticObjects: [StaticObject] = []
 
     init(model: APIModel, typeFacts: TypeFacts, macros: MacroUses) {
         self.model = model
@@ -410,6 +412,14 @@ final class CFGBuilder {
         }
         if let cleanup = cleanupFunction(of: decl) {
             scopes[scopes.count - 1].append((key, nil, decl.location, cleanup))
+        }
+        if let object = StaticObject(decl, facts: typeCache) {
+            staticObjects.append(object)
+        } else if decl.storageClass != CX_SC_Static, decl.storageClass != CX_SC_Extern,
+                  let destructor = typeCache.projectDestructor(of: decl.type) {
+            // A C++ object of the function: its destructor runs where its scope ends (after a Py_FinalizeEx()
+            // there, or with the GIL released by a guard declared after it).
+            scopes[scopes.count - 1].append((key, nil, decl.location, destructor))
         }
         pointerStores += FunctionPointers.stores(declaration: decl, shapes: typeCache.shapes)
         guard decl.storageClass != CX_SC_Static, decl.storageClass != CX_SC_Extern else { return }
@@ -1324,6 +1334,25 @@ func tokensWithOffsets(from: CXSourceLocation, to: CXSourceLocation, in c: Curso
 final class TypeFacts {
     /// Which types can hold a function's address (for the stores that initializers make).
     let shapes = FunctionPointers.TypeShapes()
+    private var destructors: [String: String?] = [:]
+
+    /// The name of the destructor a C++ class declares, when the project defines it (outside system headers,
+    /// where the run can lower it): `~PyRef`. Nil for C types, implicit destructors and the standard library's.
+    func projectDestructor(of type: ClangType) -> String? {
+        let canonical = type.canonical
+        guard canonical.kind == CXType_Record else { return nil }
+        let key = canonical.spelling
+        if let known = destructors[key] { return known }
+        var found: String?
+        if let d = canonical.declaration.children.first(where: { $0.kind == CXCursor_Destructor }), !d.isInSystemHeader {
+            let definition = clang_getCursorDefinition(d.raw)
+            if clang_Cursor_isNull(definition) == 0, clang_Location_isInSystemHeader(clang_getCursorLocation(definition)) == 0 {
+                found = d.spelling
+            }
+        }
+        destructors[key] = .some(found)
+        return found
+    }
     private var pythonObject: [String: Bool] = [:]
     private var noReturnByName: [String: Bool] = [:]
 

@@ -28,13 +28,15 @@ public final class TranslationUnitAnalyzer {
     /// slots), which start with the GIL held when Python calls them, and the functions its file-scope
     /// initializers store into function pointers (`static struct hooks up = { up_get, up_put };`).
     public func collectUnit(_ tu: TranslationUnit, include: (String) -> Bool)
-        -> (cfgs: [FunctionCFG], pythonEntries: [PythonEntryReference], pointerStores: [PointerStore], moduleFindings: [Diagnostic]) {
+        -> (cfgs: [FunctionCFG], pythonEntries: [PythonEntryReference], pointerStores: [PointerStore], moduleFindings: [Diagnostic],
+            staticObjects: [StaticObject]) {
         let facts = TypeFacts()
         var topLevel = tu.projectTopLevel()
         let macros = MacroUses(topLevel)
         // The other passes look at declarations only.
         topLevel.removeAll { clang_isPreprocessing($0.kind) != 0 }
         var cfgs: [FunctionCFG] = []
+        var staticObjects: [StaticObject] = []
         var seen = Set<String>()
         func visit(_ list: [Cursor]) {
             for c in list {
@@ -47,6 +49,7 @@ public final class TranslationUnitAnalyzer {
                     guard let body = c.children.last(where: { $0.kind == CXCursor_CompoundStmt }) else { continue }
                     let builder = CFGBuilder(model: model, typeFacts: facts, macros: macros)
                     cfgs.append(builder.build(function: c, body: body))
+                    staticObjects += builder.staticObjects
                     // Lambdas (and lambdas inside them) are functions of their own.
                     var pending = builder.lambdas
                     while !pending.isEmpty {
@@ -67,15 +70,18 @@ public final class TranslationUnitAnalyzer {
         visit(topLevel)
         let unit = tu.root.spelling
         for i in cfgs.indices { cfgs[i].unit = unit }
+        staticObjects += StaticObject.fileScope(topLevel, include: include, facts: facts)
         return (cfgs, pythonEntryReferences(tu, topLevel: topLevel, include: include),
-                FunctionPointers.fileScope(topLevel, include: include, shapes: facts.shapes), ModuleGIL.findings(topLevel, include: include))
+                FunctionPointers.fileScope(topLevel, include: include, shapes: facts.shapes), ModuleGIL.findings(topLevel, include: include),
+                staticObjects)
     }
 
     /// Analyzes one translation unit on its own (summaries across its functions only).
     public func analyze(_ tu: TranslationUnit, include: (String) -> Bool) -> Result {
-        let (cfgs, entries, stores, modules) = collectUnit(tu, include: include)
+        let (cfgs, entries, stores, modules, objects) = collectUnit(tu, include: include)
         return Result(diagnostics: ProjectAnalyzer(model: model, limits: limits).analyze(cfgs, pythonEntries: entries,
-                                                                                          pointerStores: stores) + modules,
+                                                                                          pointerStores: stores,
+                                                                                          staticObjects: objects) + modules,
                       functions: cfgs.count)
     }
 

@@ -35,10 +35,13 @@ struct Held: Hashable {
     /// A release with no state to pair (a project primitive such as `up.gil_release()`): the function's own
     /// stateless acquire (`up.gil_get()`) takes it back.
     var stateless = false
+    /// An Ensure taken inside a region this function released by a save: where that save is. Restoring the
+    /// save while the Ensure is still held restores into a thread that already holds the GIL.
+    var insideSave: SourceLocation? = nil
 
     static func == (a: Held, b: Held) -> Bool {
         a.keys == b.keys && a.site == b.site && a.escaped == b.escaped && a.previous == b.previous
-            && a.givesBack == b.givesBack
+            && a.givesBack == b.givesBack && a.insideSave == b.insideSave
     }
     func hash(into h: inout Hasher) {
         h.combine(keys)
@@ -217,6 +220,9 @@ public struct EntryContext: Sendable {
     var pythonOrigin: String?
     /// What is known about parameters at entry (to tell whether a summary depends on an argument).
     var assumptions: [StorageKey: Fact] = [:]
+    /// The function runs at process exit, after the interpreter is finalized (an `atexit` handler, the destructor
+    /// of a static object): `threadOrigin` says why.
+    var atExit = false
 
     public static let ordinary = EntryContext()
 }
@@ -374,6 +380,7 @@ public struct PathExplorer {
         start.gil = entry.gil
         start.releasedByCaller = entry.gil == .released
         start.facts = entry.assumptions
+        start.finalized = entry.atExit
         var visited = Array(repeating: Set<PathState>(), count: cfg.blocks.count)
         var first = Walker(state: start, path: nil)
         if let origin = entry.pythonOrigin {
@@ -811,8 +818,21 @@ public struct PathExplorer {
             if let replacement = deprecated.replacement { message += "; use \(replacement)" }
             report(.deprecatedGILAPI, at: site.location, message, walker: nil, since: 0)
         }
-        // Calls with a GIL effect of their own have their own rules (nested-release, ...).
-        if rule.requiresGIL, rule.effect == nil || (rule.summary != nil && rule.effect != .finalize) {
+        // After finalization no Python API may be used and the GIL cannot be taken.
+        if w.state.finalized, !w.state.entryUseReported,
+           rule.requiresGIL && rule.effect != .finalize && rule.effect != .initialize
+            || [.ensure, .restore, .acquire].contains(rule.effect) {
+            w.state.entryUseReported = true
+            let what = rule.requiresGIL && rule.effect == nil ? "\(site.shown)\(rule.because) needs the interpreter" : "\(site.shown) cannot take the GIL"
+            if entry.atExit, let origin = entry.threadOrigin {
+                report(.finalizeWithoutGIL, at: site.location,
+                       "\(what), but '\(cfg.name)' runs after the interpreter is finalized (\(origin))", walker: w, since: 0)
+            } else {
+                report(.finalizeWithoutGIL, at: site.location, "\(what), which is finalized on this path", walker: w, since: 0)
+            }
+        } else if w.state.finalized {
+            // Reported once per path.
+        } else if rule.requiresGIL, rule.effect == nil || (rule.summary != nil && rule.effect != .finalize) {
             switch w.state.gil {
             case .released where rule.summary?.releasesCallersGIL == true && !w.state.releasedByCaller:
                 report(.nestedRelease, at: site.location,
@@ -883,6 +903,9 @@ public struct PathExplorer {
             if !startedThreads.contains(name) { startedThreads.append(name) }
         }
         if let result = site.result { forget(result, in: &w.state) }
+        if w.state.finalized, let result = site.result, let value = model.rule(for: site)?.returnsAtExit {
+            w.state.facts[result] = .equals(value)   // Py_IsInitialized() is 0 once the interpreter is finalized
+        }
         if rule.forks, let result = site.result {
             // fork(): the child gets 0, the parent the child's pid (or -1).
             var child = w
@@ -988,6 +1011,7 @@ public struct PathExplorer {
         case .initialize?:
             gilAcquired(site, &w)
             w.state.heldSinceInitialize = true
+            w.state.finalized = false
         case .finalize?:
             if w.state.gil == .released {
                 report(.finalizeWithoutGIL, at: site.location,
@@ -1200,6 +1224,7 @@ public struct PathExplorer {
         w.note(site.location, "GIL acquired here by \(site.shown)")
         var held = Held(keys: key.map { [$0] } ?? [], site: site.location, api: site.shown,
                         escaped: escaped, previous: w.state.gil, depth: w.depth)
+        if w.state.gil == .released, let region = w.state.saves.last(where: { !$0.stateless }) { held.insideSave = region.site }
         if let key, slot != .result { giveBackEnsure(key, &held, &w.state) }
         w.state.ensures.append(held)
         w.state.gil = .held
@@ -1342,6 +1367,15 @@ public struct PathExplorer {
             w.state.releasedByCaller = false
         }
         if let key, let index = live.lastIndex(where: { $0.keys.contains(key) }) {
+            if let inner = w.state.ensures.last(where: { !$0.escaped && $0.insideSave == live[index].site }) {
+                let name = inner.keys.first(where: { !$0.isTemporary })?.text ?? "the state"
+                report(.releaseOrder, at: site.location,
+                       "\(site.shown) restores thread state '\(key.text)' while GIL state '\(name)' from \(inner.api) at line \(inner.site.line), taken after it was saved, is still held: this thread already holds the GIL, and the restore waits for it; release '\(name)' first",
+                       walker: w, since: inner.depth)
+                for i in w.state.ensures.indices where w.state.ensures[i].insideSave == live[index].site {
+                    w.state.ensures[i].insideSave = nil
+                }
+            }
             let taken = w.state.saves.remove(at: index)
             w.state.restored.insert(key)
             // The caller's state, given back earlier on this path, is borrowed again.

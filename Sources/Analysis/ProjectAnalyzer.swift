@@ -19,7 +19,7 @@ public struct ProjectAnalyzer {
     /// any number). `progress`, when given, hears after each function how many have been analyzed and how many findings
     /// there are so far.
     public func analyze(_ input: [FunctionCFG], pythonEntries: [PythonEntryReference] = [], pointerStores: [PointerStore] = [],
-                        workers: Int = 1, progress: ((_ done: Int, _ total: Int, _ findings: Int) -> Void)? = nil)
+                        staticObjects: [StaticObject] = [], workers: Int = 1, progress: ((_ done: Int, _ total: Int, _ findings: Int) -> Void)? = nil)
         -> [Diagnostic] {
         // The same function can come from several translation units (a header): keep one, and remember every
         // unit it came from (a `static inline` helper of a header is each includer's own function).
@@ -157,8 +157,16 @@ public struct ProjectAnalyzer {
             }
         }
 
-        // Functions that start on threads without the GIL: thread start routines and declared callbacks.
+        // Functions that start on threads without the GIL: thread start routines and declared callbacks. And
+        // those that run at process exit, after the interpreter is finalized: exit handlers, the destructors of
+        // objects of static storage duration.
         var entries: [Int: String] = [:]
+        var atExit: [Int: String] = [:]
+        for object in staticObjects {
+            for t in byName[object.destructor] ?? [] {
+                if object.perThread { entries[t] = entries[t] ?? object.origin } else { atExit[t] = atExit[t] ?? object.origin }
+            }
+        }
         for (i, c) in cfgs.enumerated() {
             for site in c.callSites {
                 let rule = model.rule(for: site)
@@ -190,7 +198,12 @@ public struct ProjectAnalyzer {
                 let when = rule.callbackNote ?? "on a thread of its own"
                 for name in handed {
                     guard let t = target(name, from: i) else { continue }
-                    entries[t] = entries[t] ?? "registered with \(site.shown) at \(loc.place), which calls it \(when)"
+                    let origin = "registered with \(site.shown) at \(loc.place), which calls it \(when)"
+                    if rule.callbackAtExit {
+                        atExit[t] = atExit[t] ?? origin
+                    } else {
+                        entries[t] = entries[t] ?? origin
+                    }
                 }
             }
         }
@@ -218,10 +231,17 @@ public struct ProjectAnalyzer {
                 entries[t] = "declared in rules as a callback that runs on foreign threads"
             }
         }
-        for (t, origin) in entries.sorted(by: { $0.key < $1.key }) {
+        for (t, origin) in entries.sorted(by: { $0.key < $1.key }) where atExit[t] == nil {
             let lookup: (String) -> FunctionSummary? = { name in target(name, from: t).flatMap { summaries[$0] } }
             var explorer = PathExplorer(cfg: cfgs[t], model: model, limits: limits,
                                         entry: EntryContext(gil: .released, threadOrigin: origin), summaries: lookup,
+                                        inferredBlocking: inferred, callbackHazards: hazards)
+            diagnostics += CrashAttribution.working(on: cfgs[t].location.file) { explorer.run() }
+        }
+        for (t, origin) in atExit.sorted(by: { $0.key < $1.key }) {
+            let lookup: (String) -> FunctionSummary? = { name in target(name, from: t).flatMap { summaries[$0] } }
+            var explorer = PathExplorer(cfg: cfgs[t], model: model, limits: limits,
+                                        entry: EntryContext(gil: .released, threadOrigin: origin, atExit: true), summaries: lookup,
                                         inferredBlocking: inferred, callbackHazards: hazards)
             diagnostics += CrashAttribution.working(on: cfgs[t].location.file) { explorer.run() }
         }

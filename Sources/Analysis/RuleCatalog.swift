@@ -277,11 +277,15 @@ public enum RuleCatalog {
         case .finalizeWithoutGIL:
             return RuleInfo(
                 id: id.rawValue, severity: .error,
-                summary: "Py_Finalize() / Py_FinalizeEx() is called while this thread does not hold the GIL",
+                summary: "Py_Finalize() / Py_FinalizeEx() is called without the GIL, or Python is used after the interpreter is finalized (exit handlers, static destructors)",
                 rationale: """
                     Finalization runs Python code (atexit handlers, __del__ methods, module teardown) and must be \
                     called with the GIL held by the thread that initialized Python. An embedder that released the \
-                    GIL after Py_Initialize() must re-acquire it first, or CPython aborts with a fatal error.
+                    GIL after Py_Initialize() must re-acquire it first, or CPython aborts with a fatal error. Once \
+                    the interpreter is finalized no Python API may be used and the GIL cannot be taken: code after \
+                    Py_FinalizeEx(), C atexit() and Py_AtExit() handlers, and the destructors of C++ objects of \
+                    static storage duration (which run after Python's own main has finalized) crash or hang there. \
+                    Check Py_IsInitialized() first, or release such objects before finalizing.
                     """,
                 wrong: """
                     PyThreadState *main_state = PyEval_SaveThread();

@@ -305,8 +305,9 @@ public final class LintSession {
         let cfgs = results.compactMap { $0?.cfgs }.flatMap { $0 }.filter { crashed.isEmpty || crashed[absolutize($0.location.file)] == nil }
         let pythonEntries = results.compactMap { $0?.pythonEntries }.flatMap { $0 }
         let pointerStores = results.compactMap { $0?.pointerStores }.flatMap { $0 }
+        let staticObjects = results.compactMap { $0?.staticObjects }.flatMap { $0 }
         var diagnostics = ProjectAnalyzer(model: model).analyze(cfgs, pythonEntries: pythonEntries, pointerStores: pointerStores,
-                                                                workers: workers) { _, _, findings in
+                                                                staticObjects: staticObjects, workers: workers) { _, _, findings in
             progress?(LintProgress(filesDone: jobs.count, filesTotal: jobs.count, findings: findings))
         }
         diagnostics += results.compactMap { $0?.moduleFindings }.flatMap { $0 }
@@ -368,6 +369,8 @@ struct UnitResult: Sendable {
     var pythonEntries: [PythonEntryReference] = []
     /// The functions its file-scope initializers store into function pointers.
     var pointerStores: [PointerStore] = []
+    /// Its C++ objects of static or thread storage duration with a destructor of the project's.
+    var staticObjects: [StaticObject] = []
     /// Module-level findings (missing-mod-gil).
     var moduleFindings: [Diagnostic] = []
     var errors: [Diagnostic]
@@ -408,7 +411,7 @@ struct UnitParser: Sendable {
         let mainFile = job.absolutePath
         // Asked for every top-level cursor: decided once per file name (a generated file asks 100 000 times).
         var decided: [String: Bool] = [:]
-        let (cfgs, pythonEntries, pointerStores, moduleFindings) = TranslationUnitAnalyzer(model: model).collectUnit(tu) { path in
+        let (cfgs, pythonEntries, pointerStores, moduleFindings, staticObjects) = TranslationUnitAnalyzer(model: model).collectUnit(tu) { path in
             if let known = decided[path] { return known }
             // The input itself and the project's own headers; never Python's or the system's.
             let absolute = absolutize(path)
@@ -416,7 +419,7 @@ struct UnitParser: Sendable {
             decided[path] = own
             return own
         }
-        return UnitResult(cfgs: cfgs, pythonEntries: pythonEntries, pointerStores: pointerStores,
+        return UnitResult(cfgs: cfgs, pythonEntries: pythonEntries, pointerStores: pointerStores, staticObjects: staticObjects,
                           moduleFindings: moduleFindings, errors: parserErrors, status: parserErrors.isEmpty ? .clean : .inputNotAnalyzed,
                           included: tu.includedFiles.map { absolutize($0) })
     }

@@ -63,6 +63,7 @@
     F(CXCursor, clang_getCursorReferenced, (CXCursor a0), (a0)) \
     F(CXType, clang_getCursorResultType, (CXCursor a0), (a0)) \
     F(CXCursor, clang_getCursorSemanticParent, (CXCursor a0), (a0)) \
+    F(enum CXTLSKind, clang_getCursorTLSKind, (CXCursor a0), (a0)) \
     F(CXString, clang_getCursorSpelling, (CXCursor a0), (a0)) \
     F(CXType, clang_getCursorType, (CXCursor a0), (a0)) \
     F(CXString, clang_getCursorUSR, (CXCursor a0), (a0)) \
