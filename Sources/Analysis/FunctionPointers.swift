@@ -15,6 +15,26 @@ public struct PointerStore: Hashable, Sendable {
     }
 }
 
+/// The variables declared at file or namespace scope (`extern "C"` blocks included) in the files `include`
+/// accepts, from a unit's top-level cursors outside system headers.
+func fileScopeVariables(_ topLevel: [Cursor], include: (String) -> Bool) -> [Cursor] {
+    var out: [Cursor] = []
+    func visit(_ list: [Cursor], depth: Int) {
+        for c in list where !c.isInSystemHeader {
+            switch c.kind {
+            case CXCursor_VarDecl:
+                if include(c.location.file) { out.append(c) }
+            case CXCursor_Namespace, CXCursor_LinkageSpec, CXCursor_UnexposedDecl:
+                if depth < 16 { visit(c.children, depth: depth + 1) }
+            default:
+                continue
+            }
+        }
+    }
+    visit(topLevel, depth: 0)
+    return out
+}
+
 enum FunctionPointers {
     /// The functions an expression names: `f`, `&f`, `(fn_t)f`, and each branch of `c ? f : g`.
     static func functions(in raw: Cursor, depth: Int = 0) -> [String] {
@@ -166,21 +186,7 @@ enum FunctionPointers {
     /// The stores made by the initializers of file-scope variables in the files `include` accepts, from the
     /// unit's top-level cursors outside system headers.
     static func fileScope(_ topLevel: [Cursor], include: (String) -> Bool, shapes: TypeShapes = TypeShapes()) -> [PointerStore] {
-        var out: [PointerStore] = []
-        func visit(_ list: [Cursor], depth: Int) {
-            for child in list where !child.isInSystemHeader {
-                switch child.kind {
-                case CXCursor_VarDecl:
-                    if include(child.location.file) { out += stores(declaration: child, shapes: shapes) }
-                case CXCursor_Namespace, CXCursor_LinkageSpec, CXCursor_UnexposedDecl:
-                    if depth < 16 { visit(child.children, depth: depth + 1) }
-                default:
-                    continue
-                }
-            }
-        }
-        visit(topLevel, depth: 0)
-        return out
+        fileScopeVariables(topLevel, include: include).flatMap { stores(declaration: $0, shapes: shapes) }
     }
 
     /// The USR a call through a pointer names: the field of `hooks.gil_get()` / `p->release(tok)`, or the

@@ -831,7 +831,7 @@ public struct PathExplorer {
                 report(.finalizeWithoutGIL, at: site.location, "\(what), which is finalized on this path", walker: w, since: 0)
             }
         } else if w.state.finalized {
-            // Reported once per path.
+            // Finalized, and reported once on this path already: the GIL checks below no longer apply.
         } else if rule.requiresGIL, rule.effect == nil || (rule.summary != nil && rule.effect != .finalize) {
             switch w.state.gil {
             case .released where rule.summary?.releasesCallersGIL == true && !w.state.releasedByCaller:

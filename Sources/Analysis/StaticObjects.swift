@@ -36,20 +36,6 @@ public struct StaticObject: Hashable, Sendable {
     /// The namespace-scope objects of a unit (file-scope variables, static data members), from its top-level
     /// cursors outside system headers.
     static func fileScope(_ topLevel: [Cursor], include: (String) -> Bool, facts: TypeFacts) -> [StaticObject] {
-        var out: [StaticObject] = []
-        func visit(_ list: [Cursor], depth: Int) {
-            for c in list where !c.isInSystemHeader {
-                switch c.kind {
-                case CXCursor_VarDecl:
-                    if include(c.location.file), let object = StaticObject(c, facts: facts) { out.append(object) }
-                case CXCursor_Namespace, CXCursor_LinkageSpec, CXCursor_UnexposedDecl:
-                    if depth < 16 { visit(c.children, depth: depth + 1) }
-                default:
-                    continue
-                }
-            }
-        }
-        visit(topLevel, depth: 0)
-        return out
+        fileScopeVariables(topLevel, include: include).compactMap { StaticObject($0, facts: facts) }
     }
 }
