@@ -1221,11 +1221,7 @@ final class CFGBuilder {
             e = inner
         }
         guard e.kind == CXCursor_MemberRefExpr || e.kind == CXCursor_DeclRefExpr, let decl = e.referenced,
-              decl.kind == CXCursor_FieldDecl || decl.kind == CXCursor_VarDecl else { return nil }
-        let t = decl.type.canonical
-        guard t.kind == CXType_Pointer else { return nil }
-        let pointee = t.pointee.canonical.kind
-        guard pointee == CXType_FunctionProto || pointee == CXType_FunctionNoProto else { return nil }
+              decl.kind == CXCursor_FieldDecl || decl.kind == CXCursor_VarDecl, decl.type.isFunctionPointer else { return nil }
         return FunctionPointers.key(ofCallee: decl)
     }
 

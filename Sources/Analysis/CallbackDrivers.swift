@@ -84,7 +84,7 @@ func collectRegistrations(_ cfgs: [FunctionCFG], model: APIModel, fileScope: [Po
     for store in fileScope { note(store, nil) }
     for (i, c) in cfgs.enumerated() { for store in c.pointerStores { note(store, i) } }
     /// The library that keeps a table of this USR (`callback-tables:`), by the struct's name.
-    func keeper(_ usr: String) -> String? { model.callbackTables[String(usr.split(separator: "@").last ?? "")] }
+    func keeper(_ usr: String) -> String? { model.callbackTables[structName(usr)] }
     func members(_ table: String, from i: Int) -> [(String, Int)] {
         (byTable[table] ?? []).compactMap { m in target(m.name, m.storedIn ?? i).map { (m.name, $0) } }
     }
@@ -150,6 +150,9 @@ func collectRegistrations(_ cfgs: [FunctionCFG], model: APIModel, fileScope: [Po
     }
     return out
 }
+
+/// A struct's name from its USR (`c:@S@z_stream_s`, `c:@SA@ZSTD_customMem`): what rules and messages call it.
+func structName(_ usr: String) -> String { String(usr.split(separator: "@").last ?? "") }
 
 /// Whether a call of `driver` given a handle of `driverHandle` and the tables `driverTables` may run what `r`
 /// registered: a call of the same library that is given a table of a kind `r` filled (the registering call
@@ -261,7 +264,7 @@ func callbacksRunWithoutGIL(_ registrations: [LibraryRegistration], released: [R
             guard direct || r.inFunction != call.inFunction else { continue }
             for (name, index) in r.functions where done.insert(index).inserted {
                 if r.location == call.location {
-                    let table = r.tables.intersection(call.tables).sorted().first.map { String($0.split(separator: "@").last ?? "") }
+                    let table = r.tables.intersection(call.tables).sorted().first.map(structName)
                     out.append((index, CallbackRegistration(function: name, registrar: r.registrar + "()", location: r.location,
                                                             table: table)))
                 } else {

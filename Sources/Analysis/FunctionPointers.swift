@@ -88,12 +88,7 @@ enum FunctionPointers {
             // one: the run's stores into its fields, made where it is defined, decide.
             let definition = clang_getCursorDefinition(record.declaration.raw)
             let incomplete = clang_Cursor_isNull(definition) != 0
-            let hasCallbacks = incomplete || fields(record).contains { field in
-                let t = field.type.canonical
-                guard t.kind == CXType_Pointer else { return false }
-                let pointee = t.pointee.canonical.kind
-                return pointee == CXType_FunctionProto || pointee == CXType_FunctionNoProto
-            }
+            let hasCallbacks = incomplete || fields(record).contains { $0.type.isFunctionPointer }
             let usr = hasCallbacks ? record.declaration.usr : ""
             tables[key] = usr.isEmpty ? .some(nil) : usr
             return usr.isEmpty ? nil : usr
@@ -106,8 +101,7 @@ enum FunctionPointers {
             let canonical = type.canonical
             switch canonical.kind {
             case CXType_Pointer:
-                let pointee = canonical.pointee.canonical.kind
-                return pointee == CXType_FunctionProto || pointee == CXType_FunctionNoProto || pointee == CXType_Void
+                return canonical.isFunctionPointer || canonical.pointee.canonical.kind == CXType_Void
             case CXType_ConstantArray, CXType_IncompleteArray:
                 return depth < 8 && mayHoldFunction(canonical.element, depth: depth + 1)
             case CXType_Record:

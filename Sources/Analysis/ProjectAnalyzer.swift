@@ -231,17 +231,13 @@ public struct ProjectAnalyzer {
                 entries[t] = "declared in rules as a callback that runs on foreign threads"
             }
         }
-        for (t, origin) in entries.sorted(by: { $0.key < $1.key }) where atExit[t] == nil {
+        // A function run at exit is run that way alone (it is finalized there, whatever else starts it).
+        let starts = entries.filter { atExit[$0.key] == nil }.sorted(by: { $0.key < $1.key }).map { ($0.key, $0.value, false) }
+            + atExit.sorted(by: { $0.key < $1.key }).map { ($0.key, $0.value, true) }
+        for (t, origin, exiting) in starts {
             let lookup: (String) -> FunctionSummary? = { name in target(name, from: t).flatMap { summaries[$0] } }
             var explorer = PathExplorer(cfg: cfgs[t], model: model, limits: limits,
-                                        entry: EntryContext(gil: .released, threadOrigin: origin), summaries: lookup,
-                                        inferredBlocking: inferred, callbackHazards: hazards)
-            diagnostics += CrashAttribution.working(on: cfgs[t].location.file) { explorer.run() }
-        }
-        for (t, origin) in atExit.sorted(by: { $0.key < $1.key }) {
-            let lookup: (String) -> FunctionSummary? = { name in target(name, from: t).flatMap { summaries[$0] } }
-            var explorer = PathExplorer(cfg: cfgs[t], model: model, limits: limits,
-                                        entry: EntryContext(gil: .released, threadOrigin: origin, atExit: true), summaries: lookup,
+                                        entry: EntryContext(gil: .released, threadOrigin: origin, atExit: exiting), summaries: lookup,
                                         inferredBlocking: inferred, callbackHazards: hazards)
             diagnostics += CrashAttribution.working(on: cfgs[t].location.file) { explorer.run() }
         }
@@ -334,22 +330,8 @@ func resolvePointerCalls(_ cfgs: inout [FunctionCFG], fileScope: [PointerStore])
     for s in fileScope { targets[s.key, default: []].insert(s.function) }
     for c in cfgs { for s in c.pointerStores { targets[s.key, default: []].insert(s.function) } }
     guard !targets.isEmpty else { return }
-    // An argument read from a function pointer (`archive_read_set_read_callback(a, ops->read)` with `ops` one of
-    // two static tables) hands over whatever the run stores there.
-    for i in cfgs.indices {
-        for b in cfgs[i].blocks.indices {
-            for e in cfgs[i].blocks[b].elements.indices {
-                guard case .call(var site) = cfgs[i].blocks[b].elements[e],
-                      site.arguments.contains(where: { $0.pointerKey.map { targets[$0] != nil } ?? false }) else { continue }
-                for k in site.arguments.indices {
-                    guard let key = site.arguments[k].pointerKey, let functions = targets[key],
-                          site.arguments[k].storedFunctions.isEmpty else { continue }
-                    site.arguments[k].storedFunctions = functions.sorted().map { ("", $0) }
-                }
-                cfgs[i].blocks[b].elements[e] = .call(site)
-            }
-        }
-    }
+    // A call through a pointer goes to the one function stored there that does something.
+    var callTargets = targets
     let shared = targets.filter { $0.value.count > 1 }
     var doesSomething: [String: Bool] = [:]
     for c in cfgs where !shared.isEmpty {
@@ -362,13 +344,24 @@ func resolvePointerCalls(_ cfgs: inout [FunctionCFG], fileScope: [PointerStore])
     }
     for (key, functions) in shared {
         let doing = functions.filter { doesSomething[$0] ?? true }
-        if doing.count == 1 { targets[key] = doing }
+        if doing.count == 1 { callTargets[key] = doing }
     }
     for i in cfgs.indices {
         for b in cfgs[i].blocks.indices {
             for e in cfgs[i].blocks[b].elements.indices {
-                guard case .call(var site) = cfgs[i].blocks[b].elements[e], site.isIndirect, let key = site.pointerKey,
-                      let functions = targets[key], functions.count == 1, let function = functions.first else { continue }
+                guard case .call(var site) = cfgs[i].blocks[b].elements[e] else { continue }
+                // An argument read from a function pointer (`archive_read_set_read_callback(a, ops->read)` with
+                // `ops` one of two static tables) hands over whatever the run stores there.
+                if site.arguments.contains(where: { $0.pointerKey.map { targets[$0] != nil } ?? false }) {
+                    for k in site.arguments.indices {
+                        guard let key = site.arguments[k].pointerKey, let functions = targets[key],
+                              site.arguments[k].storedFunctions.isEmpty else { continue }
+                        site.arguments[k].storedFunctions = functions.sorted().map { ("", $0) }
+                    }
+                    cfgs[i].blocks[b].elements[e] = .call(site)
+                }
+                guard site.isIndirect, let key = site.pointerKey,
+                      let functions = callTargets[key], functions.count == 1, let function = functions.first else { continue }
                 if site.shown.contains("(calls \(site.callee)())") {
                     site.shown = site.shown.replacingOccurrences(of: "(calls \(site.callee)())", with: "(calls \(function)())")
                 } else {

@@ -306,6 +306,13 @@ public struct ClangType {
     /// The element type of an array type.
     public var element: ClangType { ClangType(clang_getArrayElementType(raw)) }
     public var isPointer: Bool { canonical.kind == CXType_Pointer }
+    /// A pointer to a function (`void (*)(void *)`, `archive_read_callback *`), through typedefs.
+    public var isFunctionPointer: Bool {
+        let c = canonical
+        guard c.kind == CXType_Pointer else { return false }
+        let pointee = c.pointee.canonical.kind
+        return pointee == CXType_FunctionProto || pointee == CXType_FunctionNoProto
+    }
     /// The type of the first template argument (`std::thread` for `std::vector<std::thread>`), if any.
     public var firstTemplateArgument: ClangType? {
         clang_Type_getNumTemplateArguments(raw) > 0 ? ClangType(clang_Type_getTemplateArgumentAsType(raw, 0)) : nil
