@@ -45,6 +45,10 @@ public enum StateSlot: Hashable, Sendable, CustomStringConvertible {
     /// A variable outside every function (by its USR), or a field path below one: a helper that keeps the state
     /// in a global (`g_state = PyGILState_Ensure()`). `text` names it in messages. Inferred only, never in rules.
     case global(String, [String], text: String)
+    /// A field of the object a C++ method, constructor or destructor is called on (`this->ts` of a guard class
+    /// whose constructor saves the thread state and whose destructor restores it): the path starts at `this`.
+    /// Inferred only, never in rules.
+    case object([String])
 
     init?(text: String) {
         if text == "result" { self = .result; return }
@@ -67,6 +71,7 @@ public enum StateSlot: Hashable, Sendable, CustomStringConvertible {
         case .pointee(let n): return "*arg\(n)"
         case .field(let n, let path): return "arg\(n)" + path.joined()
         case .global(_, _, let text): return text
+        case .object(let path): return "this" + path.joined()
         }
     }
 }

@@ -43,7 +43,7 @@ final class CFGBuilder {
     private var functionName = ""
     /// C++ `try` statements around the current point, innermost last: the block that dispatches to their
     /// `catch` handlers, and the guard-scope depth at the `try` (the guards an exception runs the destructors of).
-    private var tryHandlers: [(handler: Int, depth: Int)] = []
+    private var tryHandlers: [TryContext] = []
     /// Function addresses stored so far (in source order) into a local's fields or a place below a pointer:
     /// `cbs.on_audio = audio_cb` is (cbs, "on_audio", audio_cb); an initializer list stores with field "".
     private var functionStores: [(root: StorageKey, field: String, function: String)] = []
@@ -51,6 +51,10 @@ final class CFGBuilder {
     private var pointerStores: [PointerStore] = []
     /// The result of the last call of each probe (`PQisBusy`) met so far, by the storage its first argument names.
     private var probeResults: [String: [StorageKey: StorageKey]] = [:]
+    /// The object the constructor call being lowered builds (`Guard g;`, a member initializer), taken by that call.
+    private var constructing: CallArgument?
+    /// `this` in a C++ method: the root of its `this->field` places (`StateSlot.object`).
+    static let thisKey = StorageKey(root: .variable(-1), path: [], isLocal: false, text: "this")
     /// Function-local `static` and `thread_local` objects whose class has a destructor of the project's.
     private(set) var staticObjects: [StaticObject] = []
 
@@ -101,12 +105,18 @@ final class CFGBuilder {
                 return
             default:
                 guard child.isExpression else { member = nil; continue }
-                let value = lowerExpression(child, discarded: member == nil)
-                if let m = member {
-                    let field = StorageKey(root: .variable(-1), path: ["->" + m.spelling], isLocal: false,
-                                           text: "this->" + m.spelling)
-                    emit(.assign(field, value, child.location))
+                let field = member.map { m in
+                    StorageKey(root: .variable(-1), path: ["->" + m.spelling], isLocal: false, text: "this->" + m.spelling)
                 }
+                if let field, isConstructorCall(child) {
+                    constructing = objectArgument(addressOf: field)   // built in place
+                    _ = lowerExpression(child)
+                    constructing = nil
+                    member = nil
+                    continue
+                }
+                let value = lowerExpression(child, discarded: member == nil)
+                if let field { emit(.assign(field, value, child.location)) }
                 member = nil
             }
         }
@@ -153,8 +163,10 @@ final class CFGBuilder {
         }
         for b in blocks.indices {
             for (k, e) in blocks[b].elements.enumerated() {
-                if case .call(var site) = e, let u = site.unwind, resolved[u] != u {
+                if case .call(var site) = e, let u = site.unwind {
                     site.unwind = resolved[u]
+                    for r in site.unwindRoutes.indices { site.unwindRoutes[r].pad = resolved[site.unwindRoutes[r].pad] }
+                    site.unwindEscape = site.unwindEscape.map { resolved[$0] }
                     blocks[b].elements[k] = .call(site)
                 }
             }
@@ -281,15 +293,66 @@ final class CFGBuilder {
 
     /// `throw`: the destructors of the guards in scope run down to the innermost `try`, whose handlers are
     /// entered; with no `try` around, the exception leaves the function. What follows is unreachable.
-    private func raise(at location: SourceLocation) {
-        if let t = tryHandlers.last {
+    /// A `try` around the current point: the block that may enter any of its handlers (for an exception of
+    /// unknown type), the guard-scope depth at the `try`, and each handler's entry with the type it catches
+    /// (nil for `catch (...)`).
+    private struct TryContext {
+        var dispatch: Int
+        var depth: Int
+        var handlers: [(catches: String?, entry: Int)]
+    }
+
+    /// `thrown` known: the first handler, innermost `try` first, that catches it, else out of the function.
+    /// Unknown (`throw;`, a dependent type): the innermost `try`'s handlers, any of them.
+    private func raise(at location: SourceLocation, thrown: ThrownType? = nil) {
+        if let thrown {
+            if let (t, entry) = handler(catching: thrown) {
+                endGuards(downTo: tryHandlers[t].depth, at: location)
+                blocks[current].terminator = .jump(entry)
+            } else {
+                endGuards(downTo: 0, at: location)
+                blocks[current].terminator = .raise(location, thrown: thrown)
+            }
+        } else if let t = tryHandlers.last {
             endGuards(downTo: t.depth, at: location)
-            blocks[current].terminator = .jump(t.handler)
+            blocks[current].terminator = .jump(t.dispatch)
         } else {
             endGuards(downTo: 0, at: location)
-            blocks[current].terminator = .raise(location)
+            blocks[current].terminator = .raise(location, thrown: nil)
         }
         current = newBlock()
+    }
+
+    private func handler(catching thrown: ThrownType) -> (Int, Int)? {
+        for t in tryHandlers.indices.reversed() {
+            for h in tryHandlers[t].handlers where h.catches.map(thrown.contains) ?? true { return (t, h.entry) }
+        }
+        return nil
+    }
+
+    /// For a call that may throw inside a `try` with typed handlers: a route into each handler that may catch
+    /// what the callee throws (up to the first `catch (...)`), each running the guards' destructors down to its
+    /// `try`, and the block that runs them all and leaves the function when no handler catches it.
+    private func unwindRoutes(at location: SourceLocation) -> ([UnwindRoute], escape: Int?) {
+        guard tryHandlers.contains(where: { t in t.handlers.contains { $0.catches != nil } }) else { return ([], nil) }
+        let saved = current
+        defer { current = saved }
+        var routes: [UnwindRoute] = []
+        for t in tryHandlers.indices.reversed() {
+            for h in tryHandlers[t].handlers {
+                let pad = newBlock()
+                current = pad
+                endGuards(downTo: tryHandlers[t].depth, at: location)
+                blocks[current].terminator = .jump(h.entry)
+                routes.append(UnwindRoute(catches: h.catches, pad: pad))
+                if h.catches == nil { return (routes, nil) }
+            }
+        }
+        let escape = newBlock()
+        current = escape
+        endGuards(downTo: 0, at: location)
+        blocks[current].terminator = .raise(location, thrown: nil)
+        return (routes, escape)
     }
 
     /// Where an exception from a call at this point goes: a block of its own that runs the destructors of the
@@ -314,35 +377,33 @@ final class CFGBuilder {
         guard let body = kids.first(where: { $0.kind == CXCursor_CompoundStmt }) else { return }
         let handlers = kids.filter { $0.kind == CXCursor_CXXCatchStmt }
         let dispatch = newBlock(), join = newBlock()
-        tryHandlers.append((dispatch, scopes.count))
+        let entries = handlers.map { _ in newBlock() }
+        let caught = handlers.map { h in h.children.first(where: { $0.kind == CXCursor_VarDecl }).map { typeCache.catchName($0.type) } }
+        tryHandlers.append(TryContext(dispatch: dispatch, depth: scopes.count, handlers: Array(zip(caught, entries))))
         lowerStatement(body)
         tryHandlers.removeLast()
         jump(to: join)
         current = dispatch
-        var choices = handlers.map { Optional($0) }
-        if choices.isEmpty { choices.append(nil) }
-        for (k, handler) in choices.enumerated() {
-            let body = newBlock()
-            if k < choices.count - 1 {
+        if handlers.isEmpty {
+            raise(at: c.location)   // no handler: the exception goes on to an enclosing try, or out of the function
+        }
+        for k in handlers.indices {
+            if k < handlers.count - 1 {
                 let next = newBlock()
-                blocks[current].terminator = .branch(.unknown, whenTrue: body, whenFalse: next, handler?.location ?? c.location, text: nil)
-                current = body
-                lowerHandler(handler, join: join, at: c.location)
+                blocks[current].terminator = .branch(.unknown, whenTrue: entries[k], whenFalse: next, handlers[k].location, text: nil)
                 current = next
             } else {
-                jump(to: body)
-                lowerHandler(handler, join: join, at: c.location)
+                jump(to: entries[k])
             }
+        }
+        for (handler, entry) in zip(handlers, entries) {
+            current = entry
+            lowerHandler(handler, join: join)
         }
         current = join
     }
 
-    private func lowerHandler(_ handler: Cursor?, join: Int, at location: SourceLocation) {
-        guard let handler else {
-            // No handler matched: the exception goes on to an enclosing try, or out of the function.
-            raise(at: location)
-            return
-        }
+    private func lowerHandler(_ handler: Cursor, join: Int) {
         scopes.append([])
         for child in handler.children {
             if child.kind == CXCursor_VarDecl { emit(.declare(key(forDeclaration: child))) } else { lowerStatement(child) }
@@ -360,10 +421,12 @@ final class CFGBuilder {
 
     private func endGuard(_ g: ScopedGuard, at location: SourceLocation) {
         guard let effect = g.effect else {
-            let argument = CallArgument(value: .addressOf(g.key), storage: nil, functionReferences: [], text: "&" + g.key.text)
-            emit(.call(CallSite(callee: g.name, qualifiedCallee: nil, guardEffect: nil,
+            let argument = objectArgument(addressOf: g.key)
+            var site = CallSite(callee: g.name, qualifiedCallee: nil, guardEffect: nil,
                                 shown: "\(g.name)() (cleanup of '\(g.key.text)')", location: location,
-                                arguments: [argument], result: nil, declaredNoReturn: false, isIndirect: false)))
+                                arguments: [argument], result: nil, declaredNoReturn: false, isIndirect: false)
+            site.object = argument   // a destructor's `this` (a C cleanup function's argument)
+            emit(.call(site))
             return
         }
         let undo: GILEffect = effect == .ensure ? .release : .restore
@@ -413,13 +476,11 @@ final class CFGBuilder {
         if let cleanup = cleanupFunction(of: decl) {
             scopes[scopes.count - 1].append((key, nil, decl.location, cleanup))
         }
+        var destructor: String?
         if let object = StaticObject(decl, facts: typeCache) {
             staticObjects.append(object)
-        } else if decl.storageClass != CX_SC_Static, decl.storageClass != CX_SC_Extern,
-                  let destructor = typeCache.projectDestructor(of: decl.type) {
-            // A C++ object of the function: its destructor runs where its scope ends (after a Py_FinalizeEx()
-            // there, or with the GIL released by a guard declared after it).
-            scopes[scopes.count - 1].append((key, nil, decl.location, destructor))
+        } else if decl.storageClass != CX_SC_Static, decl.storageClass != CX_SC_Extern {
+            destructor = typeCache.projectDestructor(of: decl.type)
         }
         pointerStores += FunctionPointers.stores(declaration: decl, shapes: typeCache.shapes)
         guard decl.storageClass != CX_SC_Static, decl.storageClass != CX_SC_Extern else { return }
@@ -428,11 +489,46 @@ final class CFGBuilder {
             if stripped(initializer).kind == CXCursor_InitListExpr {
                 for f in functionsInInitializer(initializer) { functionStores.append((key.rootOnly, "", f)) }
             }
-            let value = lowerExpression(initializer)
-            emit(.assign(key, value, decl.location))
+            if isConstructorCall(initializer) {
+                // Built in place: the constructor's `this` is the variable, which its value does not overwrite.
+                emit(.declare(key))
+                constructing = objectArgument(addressOf: key)
+                _ = lowerExpression(initializer)
+                constructing = nil
+            } else {
+                emit(.assign(key, lowerExpression(initializer), decl.location))
+            }
         } else {
             emit(.declare(key))
         }
+        if let destructor {
+            // A C++ object of the function: its destructor runs where its scope ends (after a Py_FinalizeEx()
+            // there, or with the GIL released by a guard declared after it). Not when its constructor throws.
+            scopes[scopes.count - 1].append((key, nil, decl.location, destructor))
+        }
+    }
+
+    /// `Guard g;`, `Guard g(args)`, `Guard g = Guard(args)`: the initializer is the constructor's call itself.
+    private func isConstructorCall(_ c: Cursor) -> Bool {
+        let s = stripped(c)
+        return s.kind == CXCursor_CallExpr && s.referenced?.kind == CXCursor_Constructor
+    }
+
+    /// The object of `p->m()` (the pointer `p`), of `o.m()` (`&o`), of `m()` inside another method (`this`).
+    private func methodObject(_ base: Cursor?) -> CallArgument? {
+        guard let base else {
+            return CallArgument(value: .read(Self.thisKey), storage: Self.thisKey, functionReferences: [], text: "this")
+        }
+        let value = lowerExpression(base)
+        let key = storageKey(base)
+        if stripped(base).type.canonical.kind == CXType_Pointer {
+            return CallArgument(value: value, storage: key, functionReferences: [], text: key?.text ?? "")
+        }
+        return key.map(objectArgument(addressOf:))
+    }
+
+    private func objectArgument(addressOf key: StorageKey) -> CallArgument {
+        CallArgument(value: .addressOf(key), storage: nil, functionReferences: [], text: "&" + key.text)
     }
 
     private func lowerIf(_ c: Cursor) {
@@ -717,8 +813,9 @@ final class CFGBuilder {
         case CXCursor_UnaryOperator:
             return lowerUnary(c)
         case CXCursor_CXXThrowExpr:
-            for child in c.children where child.isExpression { _ = lowerExpression(child, discarded: true) }
-            raise(at: c.location)
+            let operand = c.children.first(where: \.isExpression)
+            if let operand { _ = lowerExpression(operand, discarded: true) }
+            raise(at: c.location, thrown: operand.flatMap { typeCache.thrownType($0.type) })
             return .unknown
         case CXCursor_UnaryExpr:
             // sizeof / alignof: the operand is not evaluated.
@@ -874,9 +971,12 @@ final class CFGBuilder {
         var indirect = calleeDecl == nil || calleeDecl.map { $0.kind != CXCursor_FunctionDecl } ?? true
         var qualifiedCallee = calleeDecl.flatMap(qualifiedName)
         let isConstructor = calleeDecl?.kind == CXCursor_Constructor
+        var object: CallArgument?
         if isConstructor {
             argumentCursors = kids
             indirect = false
+            object = constructing
+            constructing = nil
         } else if let first = kids.first {
             let target = stripped(first)
             if target.kind == CXCursor_MemberRefExpr {
@@ -884,7 +984,12 @@ final class CFGBuilder {
                 callee = target.spelling
                 indirect = calleeDecl?.kind != CXCursor_CXXMethod
                 if let element = emplacedElement(target) { qualifiedCallee = element }
-                for k in target.children where k.isExpression { _ = lowerExpression(k, discarded: true) }
+                let base = target.children.first(where: \.isExpression)
+                if calleeDecl?.kind == CXCursor_CXXMethod, !(calleeDecl?.isStaticMethod ?? false) {
+                    object = methodObject(base)
+                } else if let base {
+                    _ = lowerExpression(base, discarded: true)
+                }
             } else if target.kind != CXCursor_DeclRefExpr {
                 _ = lowerExpression(first, discarded: true)
             }
@@ -953,9 +1058,12 @@ final class CFGBuilder {
                 site.vtableArguments[i] = usr
             }
         }
+        site.object = object
         if let decl = calleeDecl, typeCache.mayThrow(decl) {
             site.mayThrow = true
             site.unwind = unwindBlock(at: c.location)
+            (site.unwindRoutes, site.unwindEscape) = unwindRoutes(at: c.location)
+            if tryHandlers.isEmpty { site.unwindEscape = site.unwind }   // its pad leaves the function
         }
         if !indirect, !model.probes.isEmpty, !probeResults.isEmpty || model.probes.contains(callee) {
             func named(_ a: CallArgument) -> StorageKey? { a.storage ?? a.value.keysRead.first }
@@ -1126,8 +1234,17 @@ final class CFGBuilder {
         case CXCursor_DeclRefExpr:
             guard let decl = c.referenced, decl.kind == CXCursor_VarDecl || decl.kind == CXCursor_ParmDecl else { return nil }
             return key(forDeclaration: decl)
+        case CXCursor_CXXThisExpr:
+            return Self.thisKey
         case CXCursor_MemberRefExpr:
-            guard let base = c.children.first(where: \.isExpression), var key = storageKey(base) else { return nil }
+            guard let base = c.children.first(where: \.isExpression) else {
+                // A member named alone in a method: `this->` is implied.
+                guard c.referenced?.kind == CXCursor_FieldDecl else { return nil }
+                var key = Self.thisKey
+                key.path.append("->" + c.spelling); key.text += "->" + c.spelling
+                return key
+            }
+            guard var key = storageKey(base) else { return nil }
             let arrow = stripped(base).type.canonical.kind == CXType_Pointer
             if arrow {
                 key.path.append("->" + c.spelling); key.isLocal = false; key.text += "->" + c.spelling
@@ -1331,6 +1448,38 @@ final class TypeFacts {
     /// Which types can hold a function's address (for the stores that initializers make).
     let shapes = FunctionPointers.TypeShapes()
     private var destructors: [String: String?] = [:]
+    private var thrownTypes: [String: ThrownType] = [:]
+
+    /// The name a handler catches by: a class's USR (through references and cv-qualifiers), else the type's
+    /// canonical spelling without `const`.
+    func catchName(_ type: ClangType) -> String {
+        var t = type
+        if t.kind == CXType_LValueReference || t.kind == CXType_RValueReference { t = t.pointee }
+        let c = t.canonical
+        if c.kind == CXType_Record {
+            let usr = c.declaration.usr
+            if !usr.isEmpty { return usr }
+        }
+        return c.spelling.replacingOccurrences(of: "const ", with: "").replacingOccurrences(of: " const", with: "")
+    }
+
+    /// What `throw expr` throws, by the names its handlers may catch it by: the class and its public and
+    /// private bases, transitively (an inaccessible base catches nothing in C++, a fine point ignored). Nil
+    /// for a dependent type.
+    func thrownType(_ type: ClangType) -> ThrownType? {
+        let c = type.canonical
+        guard c.kind != CXType_Unexposed, c.kind != CXType_Invalid else { return nil }
+        let name = catchName(c)
+        if let known = thrownTypes[name] { return known }
+        var names = [name]
+        if c.kind == CXType_Record {
+            for base in c.declaration.definition?.children ?? [] where base.kind == CXCursor_CXXBaseSpecifier {
+                for n in thrownType(base.type) ?? [] where !names.contains(n) { names.append(n) }
+            }
+        }
+        thrownTypes[name] = names
+        return names
+    }
 
     /// The name of the destructor a C++ class declares, when the project defines it (outside system headers,
     /// where the run can lower it): `~PyRef`. Nil for C types, implicit destructors and the standard library's.

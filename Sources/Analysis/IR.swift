@@ -148,6 +148,10 @@ public struct CallSite: Sendable {
     /// scope and then enters the enclosing `catch` handlers or leaves the function. Nil when nothing is in scope
     /// (the exception leaves the function at the call) and for C.
     public var unwind: Int? = nil
+    /// C++: for an exception whose type the callee's summary knows: the handlers that may catch it, and the block
+    /// that runs every guard's destructor and leaves the function when none does (nil: it leaves at the call).
+    public var unwindRoutes: [UnwindRoute] = []
+    public var unwindEscape: Int? = nil
     /// C++: the callee may throw (not `noexcept`, not a C function). Only such calls are followed into `unwind`.
     public var mayThrow: Bool = false
     /// A C++ method or a function declared in a namespace: a rule about the plain C function of the same name
@@ -169,6 +173,13 @@ public struct CallSite: Sendable {
     /// For a call whose blocking condition reads an earlier call's result (`PQgetResult` after `PQisBusy`): the
     /// result of the last such call the lowering met given the same argument.
     public var probeResult: StorageKey? = nil
+    /// C++: the object a method, constructor or destructor is called on: `&g` for `Guard g;` and for the end of
+    /// `g`'s scope, `p` for `p->m()`, `&o` for `o.m()`, `this` for a method calling another of its class. Its
+    /// fields are where the callee's `this->field` is (`StateSlot.object`).
+    public var object: CallArgument? = nil
+
+    /// The arguments and the object: what the call reads and may write through.
+    public var operands: [CallArgument] { object.map { arguments + [$0] } ?? arguments }
 }
 
 public enum Element: Sendable {
@@ -198,8 +209,21 @@ public enum Terminator: Sendable {
     case exit(Value?, SourceLocation, implicit: Bool)
     /// The path ends here without leaving the function normally (noreturn call, unreachable, computed goto).
     case stop
-    /// C++: an exception leaves the function here (a `throw` no handler of the function catches).
-    case raise(SourceLocation)
+    /// C++: an exception leaves the function here (a `throw` no handler of the function catches), of this type
+    /// when it is known.
+    case raise(SourceLocation, thrown: ThrownType?)
+}
+
+/// C++: the type of a thrown exception, as the names a handler can catch it by: its own (a class's USR, else the
+/// type's spelling) and then its base classes', transitively.
+public typealias ThrownType = [String]
+
+/// C++: where an exception of a known type thrown by a call goes: the first route whose handler catches it
+/// (`catches` nil for `catch (...)`), in the order of the handlers of the `try` statements around the call,
+/// innermost first. Each route's block runs the destructors of the guards in scope down to its `try`.
+public struct UnwindRoute: Sendable {
+    public var catches: String?
+    public var pad: Int
 }
 
 public struct BasicBlock: Sendable {

@@ -42,7 +42,7 @@ struct Liveness {
                     }
                 case .call(let site):
                     let counts = relevance?.call[i][e] ?? true
-                    for a in site.arguments {
+                    for a in site.operands {
                         if counts { use(a.value.keysRead) }
                         noteAddresses(a.value)
                         if counts, let s = a.storage { use([s]) }

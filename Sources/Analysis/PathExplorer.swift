@@ -58,6 +58,14 @@ struct Held: Hashable {
 }
 
 /// Everything one path knows at a point of the function.
+/// C++: an exception a call threw, on its way out of the function through the guards' destructors.
+struct InFlight: Hashable {
+    /// Its types, when the callee's summary knows them.
+    var types: [ThrownType]?
+    /// "fail() throws", for messages.
+    var from: String
+}
+
 struct PathState: Hashable {
     var gil: GILStatus = .unknown
     var ensures: [Held] = []
@@ -98,6 +106,9 @@ struct PathState: Hashable {
     var yieldedSlot: StateSlot?
     /// Py_Finalize ran on this path (for the summary).
     var finalized = false
+    /// C++: the types of the exception being unwound out of the function, when known (between a call that
+    /// throws and the `raise` that ends its unwinding).
+    var inFlight: InFlight? = nil
     /// This path is the child of a `fork()`: a process of one thread, where blocking stalls nobody else.
     var inForkedChild = false
     /// Functions this path handed to a library call with the GIL held (a handler set on a parser, a progress
@@ -484,8 +495,11 @@ public struct PathExplorer {
                 break
             case .exit(let value, let location, let implicit):
                 leave(&w, returning: value, at: location, implicit: implicit)
-            case .raise(let location):
-                leave(&w, returning: nil, at: location, implicit: false, raising: "this throw")
+            case .raise(let location, let thrown):
+                let flight = w.state.inFlight
+                w.state.inFlight = nil
+                leave(&w, returning: nil, at: location, implicit: false, raising: flight?.from ?? "this throw",
+                      thrown: thrown.map { [$0] } ?? flight?.types)
             case .branch(let condition, let t, let f, let location, let text):
                 let yes = assume(condition, true, w.state)
                 let no = assume(condition, false, w.state)
@@ -680,10 +694,12 @@ public struct PathExplorer {
         if state.facts.isEmpty { return }
         if site.isIndirect || site.qualifiedCallee != nil || model.requiresGIL(site.callee) {
             forgetNonLocal(&state)
+            // A method changes the local object it is called on (`o.m()`, a guard's destructor).
+            if let o = site.object?.addressOf { state.facts = state.facts.filter { $0.key.root != o.root } }
             return
         }
         var reached: [StorageKey] = []
-        for a in site.arguments {
+        for a in site.operands {
             if let k = a.addressOf { reached.append(k.rootOnly) }   // a pointer into an object reaches all of it
             if let k = a.storage { reached.append(k) }
             reached += a.value.keysRead
@@ -920,11 +936,41 @@ public struct PathExplorer {
         if site.mayThrow, let thrown = rule.summary?.throwsAt {
             var exceptional = w
             exceptional.note(site.location, "\(site.shown) throws (summary: \(thrown))")
-            if let target = site.unwind {
+            if let types = rule.summary?.thrownTypes, !site.unwindRoutes.isEmpty {
+                // Each type the callee throws goes to the first handler that catches it, else out of the function.
+                var uncaught: [ThrownType] = []
+                var entered = Set<Int>()
+                for type in types {
+                    guard let route = site.unwindRoutes.first(where: { r in r.catches.map(type.contains) ?? true }) else {
+                        uncaught.append(type)
+                        continue
+                    }
+                    guard entered.insert(route.pad).inserted else { continue }
+                    var caught = exceptional
+                    caught.unwindTo = route.pad
+                    out.append(caught)
+                }
+                if !uncaught.isEmpty {
+                    var escaping = exceptional
+                    escaping.note(site.location, "no handler around it catches what \(site.shown) throws")
+                    if let escape = site.unwindEscape {
+                        escaping.state.inFlight = InFlight(types: uncaught, from: "\(site.shown) throws")
+                        escaping.unwindTo = escape
+                        out.append(escaping)
+                    } else {
+                        leave(&escaping, returning: nil, at: site.location, implicit: false,
+                              raising: "\(site.shown) throws", thrown: uncaught)
+                    }
+                }
+            } else if let target = site.unwind {
+                if target == site.unwindEscape {
+                    exceptional.state.inFlight = InFlight(types: rule.summary?.thrownTypes, from: "\(site.shown) throws")
+                }
                 exceptional.unwindTo = target
                 out.append(exceptional)
             } else {
-                leave(&exceptional, returning: nil, at: site.location, implicit: false, raising: "\(site.shown) throws")
+                leave(&exceptional, returning: nil, at: site.location, implicit: false, raising: "\(site.shown) throws",
+                      thrown: rule.summary?.thrownTypes)
             }
             if rule.summary?.alwaysThrows == true { return }
         }
@@ -1199,6 +1245,19 @@ public struct PathExplorer {
                 return k
             }
             return nil
+        case .object(let path):
+            // `this->ts` of the callee: a field of the object it is called on.
+            guard let o = site.object, let first = path.first else { return nil }
+            if var k = o.addressOf {
+                k.path.append("." + first.dropFirst(2)); k.path += path.dropFirst()
+                k.text += "." + first.dropFirst(2) + path.dropFirst().joined()
+                return k
+            }
+            var base = o.storage
+            if base == nil, case .read(let k) = o.value { base = k }
+            guard var k = base else { return nil }
+            k.path += path; k.isLocal = false; k.text += path.joined()
+            return k
         }
     }
 
@@ -1206,6 +1265,7 @@ public struct PathExplorer {
     private func callerSlot(_ key: StorageKey, returned: Set<StorageKey>) -> StateSlot? {
         if returned.contains(key) { return .result }
         if case .global(let usr) = key.root { return .global(usr, key.path, text: key.text) }
+        if key.root == CFGBuilder.thisKey.root, key.path.first?.hasPrefix("->") == true { return .object(key.path) }
         guard let index = cfg.parameters.firstIndex(of: key.rootOnly) else { return nil }
         if key.path.isEmpty { return .argument(index) }
         if key.path == ["*"] { return .pointee(index) }
@@ -1432,7 +1492,7 @@ public struct PathExplorer {
     // MARK: - Leaving the function
 
     private mutating func leave(_ w: inout Walker, returning value: Value?, at location: SourceLocation, implicit: Bool,
-                                raising: String? = nil) {
+                                raising: String? = nil, thrown: [ThrownType]? = nil) {
         let returned = Set(value?.keysRead ?? [])
         let whereTo = raising.map { $0 == "this throw" ? "before this throw" : "when \($0)" }
             ?? (implicit ? "before the end of the function" : "before this return")
@@ -1452,7 +1512,8 @@ public struct PathExplorer {
         if w.state.threadStartedWhileHeld != nil, w.state.gil == .held { reportInitHolds(&w) }
         exits.append(ExitRecord(result: value.flatMap { evaluate($0, w.state) }, effect: exitEffect(w.state, returned),
                                 yielded: w.state.yieldedSlot,
-                                raises: raising.map { $0 == "this throw" ? "throw at line \(location.line)" : $0 }))
+                                raises: raising.map { $0 == "this throw" ? "throw at line \(location.line)" : $0 },
+                                raisedTypes: thrown))
     }
 
     /// What this exit hands to the caller, for the summary.

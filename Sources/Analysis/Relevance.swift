@@ -38,7 +38,7 @@ struct Relevance {
                 case .call(let site) where isRelevantCall(site):
                     call[b][e] = true
                     relevantBlock[b] = true
-                    for a in site.arguments {
+                    for a in site.operands {
                         read(a.value)
                         if let s = a.storage { roots.insert(s.root) }
                         if let s = a.addressOf { roots.insert(s.root) }
@@ -97,7 +97,7 @@ struct Relevance {
                         if !relevantBlock[b] { relevantBlock[b] = true; changed = true }
                     case .call(let site):
                         // A relevant variable a call may write (`&state`, the result) makes the block relevant.
-                        let writes = (site.result.map { [$0.root] } ?? []) + site.arguments.compactMap { $0.addressOf?.root }
+                        let writes = (site.result.map { [$0.root] } ?? []) + site.operands.compactMap { $0.addressOf?.root }
                         if !relevantBlock[b], writes.contains(where: roots.contains) { relevantBlock[b] = true; changed = true }
                     default:
                         break

@@ -31,6 +31,8 @@ public struct FunctionSummary: Sendable, Equatable {
     /// seen; `alwaysThrows` when every path does (a project's `fail()` helper): a call of it never returns.
     var throwsAt: String?
     var alwaysThrows = false
+    /// The types of what it throws, when every throw's is known: a caller's handlers catch by them.
+    var thrownTypes: [ThrownType]?
     /// The blocking call happens only when the argument at this index is non-zero (`POOL_free(NULL)` returns at
     /// once): a call with that argument known to be 0 does not block.
     var blocksArgument: Int?
@@ -75,6 +77,8 @@ struct ExitRecord {
     var yielded: StateSlot? = nil
     /// C++: an exception leaves the function here, at this throw (`throw` or a call that throws).
     var raises: String? = nil
+    /// The types of that exception, when known.
+    var raisedTypes: [ThrownType]? = nil
 }
 
 /// Folds the exits of a function into its summary.
@@ -85,6 +89,12 @@ func summarize(exits: [ExitRecord], needsGIL: String?, blocks: String?, releases
     summary.startsThreads = startsThreads
     summary.throwsAt = exits.lazy.compactMap(\.raises).first
     summary.alwaysThrows = !exits.isEmpty && exits.allSatisfy { $0.raises != nil }
+    let raising = exits.filter { $0.raises != nil }
+    if !raising.isEmpty, raising.allSatisfy({ $0.raisedTypes != nil }) {
+        var types: [ThrownType] = []
+        for e in raising { for t in e.raisedTypes ?? [] where !types.contains(t) { types.append(t) } }
+        summary.thrownTypes = types
+    }
     // What the caller sees of the GIL comes from the exits that return; an exception's path is its own.
     let exits = exits.filter { $0.raises == nil }
     guard let chosen = exits.first(where: { $0.effect != nil })?.effect else {

@@ -125,12 +125,19 @@ public struct Cursor {
     public var extentEnd: SourceLocation { SourceLocation(clang_getRangeEnd(clang_getCursorExtent(raw))) }
     public var isInSystemHeader: Bool { clang_Location_isInSystemHeader(clang_getCursorLocation(raw)) != 0 }
     public var isDefinition: Bool { clang_isCursorDefinition(raw) != 0 }
+    /// The defining declaration of what this declares (a class's body), nil when the unit has none.
+    public var definition: Cursor? {
+        let d = clang_getCursorDefinition(raw)
+        return clang_Cursor_isNull(d) != 0 ? nil : Cursor(d, tu: tu)
+    }
     public var hash: UInt32 { clang_hashCursor(raw) }
     /// The Unified Symbol Resolution: the same for every declaration of one entity, across translation units.
     public var usr: String { string(clang_getCursorUSR(raw)) }
     public var type: ClangType { ClangType(clang_getCursorType(raw)) }
     public var resultType: ClangType { ClangType(clang_getCursorResultType(raw)) }
     public var storageClass: CX_StorageClass { clang_Cursor_getStorageClass(raw) }
+    /// A C++ method declared `static` (called without an object).
+    public var isStaticMethod: Bool { clang_CXXMethod_isStatic(raw) != 0 }
     public var isExpression: Bool { clang_isExpression(kind) != 0 }
     public var isStatement: Bool { clang_isStatement(kind) != 0 }
     public var isDeclaration: Bool { clang_isDeclaration(kind) != 0 }

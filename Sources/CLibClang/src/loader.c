@@ -25,6 +25,7 @@
 
 /* F(return type, name, (parameters), (arguments)); V for functions returning void. */
 #define GILCHECK_LIBCLANG_FUNCTIONS(F, V) \
+    F(unsigned, clang_CXXMethod_isStatic, (CXCursor a0), (a0)) \
     F(CXEvalResult, clang_Cursor_Evaluate, (CXCursor a0), (a0)) \
     F(enum CX_StorageClass, clang_Cursor_getStorageClass, (CXCursor a0), (a0)) \
     F(CXTranslationUnit, clang_Cursor_getTranslationUnit, (CXCursor a0), (a0)) \
