@@ -109,6 +109,9 @@ struct PathState: Hashable {
     /// C++: the types of the exception being unwound out of the function, when known (between a call that
     /// throws and the `raise` that ends its unwinding).
     var inFlight: InFlight? = nil
+    /// Locals holding a copy of a caller's place (`ts = b->render_ts`): restoring the copy restores the state the
+    /// caller keeps there.
+    var copiedFrom: [StorageKey: StorageKey] = [:]
     /// This path is the child of a `fork()`: a process of one thread, where blocking stalls nobody else.
     var inForkedChild = false
     /// Functions this path handed to a library call with the GIL held (a handler set on a parser, a progress
@@ -444,6 +447,7 @@ public struct PathExplorer {
             state.resourcesReleased = state.resourcesReleased.filter { $0.isGlobal || !$0.isLocal || live.contains($0.root) }
         }
         if !state.foreign.isEmpty { state.foreign = state.foreign.filter { live.contains($0.root) } }
+        if !state.copiedFrom.isEmpty { state.copiedFrom = state.copiedFrom.filter { live.contains($0.key.root) } }
         if !state.borrowed.isEmpty { state.borrowed = state.borrowed.filter { !$0.isLocal || live.contains($0.root) } }
         if !state.lent.isEmpty { state.lent = state.lent.filter { !$0.isLocal || live.contains($0.root) } }
         if !state.definitions.isEmpty {
@@ -605,6 +609,13 @@ public struct PathExplorer {
             if case .constant = value { w.state.foreign.remove(target) }
             else if carriesState { w.state.foreign.remove(target) }
             else { w.state.foreign.insert(target) }
+        }
+        if target.isLocal, !w.state.copiedFrom.isEmpty || !value.keysRead.isEmpty {
+            if case .read(let source) = value, callerSlot(source, returned: []) != nil {
+                w.state.copiedFrom[target] = source
+            } else {
+                w.state.copiedFrom[target] = nil
+            }
         }
         if case .read(let source) = value, !w.state.resources.isEmpty { carryResources(from: source, to: target, &w.state) }
         // A copy of a borrowed thread state is the same state: releasing it gives it back.
@@ -1405,7 +1416,8 @@ public struct PathExplorer {
     /// Restoring a state the caller keeps (a parameter's field, what a parameter points to, a global).
     private func borrow(_ key: StorageKey, _ state: inout PathState) {
         if !key.isLocal || state.foreign.contains(key) { state.borrowed.insert(key) }
-        if let slot = callerSlot(key, returned: []), state.callerStateEffect == nil {
+        if let slot = callerSlot(key, returned: []) ?? state.copiedFrom[key].flatMap({ callerSlot($0, returned: []) }),
+           state.callerStateEffect == nil {
             state.callerStateEffect = .restore
             state.callerStateSlot = slot
         }
@@ -1447,6 +1459,18 @@ public struct PathExplorer {
             if let index = live.lastIndex(where: { !$0.escaped }) ?? live.indices.last { w.state.saves.remove(at: index) }
             return
         }
+        // Another field of the object this path saved into (`b->render_ts` restored after a save into
+        // `b->io_ts`; a macro pair that saves into `self->state` and restores `self->multi->state`): the state
+        // restored is not the one released here, which stays saved.
+        if !key.isLocal, !w.state.restored.contains(key),
+           let index = live.lastIndex(where: { h in !h.escaped && h.keys.contains { sibling($0, of: key) } }),
+           let other = live[index].keys.first(where: { sibling($0, of: key) }) {
+            report(.restoreWithoutSave, at: site.location,
+                   "\(site.shown) restores thread state '\(key.text)', which was not saved on this path; \(live[index].api) at line \(live[index].site.line) saved the GIL's thread state into '\(other.text)', which is never restored",
+                   walker: w, since: live[index].depth)
+            w.state.saves.remove(at: index)
+            return
+        }
         let owned = key.isLocal && !cfg.parameters.contains(key.rootOnly) && !key.isTemporary
             && !w.state.foreign.contains(key)
         if w.state.restored.contains(key) {
@@ -1463,6 +1487,12 @@ public struct PathExplorer {
             borrow(key, &w.state)
             if callerSlot(key, returned: []) == nil { w.state.acquiredElsewhere = true }
         }
+    }
+
+    /// Two different places below the same object, neither of them a local's own storage.
+    private func sibling(_ a: StorageKey, of b: StorageKey) -> Bool {
+        !a.isLocal && a.root == b.root && a.path != b.path && !a.path.isEmpty && !b.path.isEmpty
+            && !a.isTemporary
     }
 
     /// A call the model knows nothing about: it may change anything reachable through pointers, and a state
@@ -1527,6 +1557,10 @@ public struct PathExplorer {
             for k in h.keys.sorted(by: { $0.text < $1.text }) {
                 if let slot = callerSlot(k, returned: returned) { return (.save, slot) }
             }
+        }
+        // A copy of the caller's place re-acquired with and returned: the caller gets it as the result.
+        if s.gil == .held, returned.contains(where: { $0.isLocal && s.borrowed.contains($0) && s.copiedFrom[$0] != nil }) {
+            return (.restore, .result)
         }
         if let effect = s.callerStateEffect { return (effect, s.callerStateSlot) }
         // A thread state fetched from elsewhere (`st = self->ts`), re-acquired with and returned: the caller
