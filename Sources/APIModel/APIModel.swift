@@ -286,11 +286,13 @@ public struct APIModel: Sendable {
     public init() {}
 
     /// Loads the built-in model (unless `builtIn` is false) followed by `extraFiles`.
-    public static func load(builtIn: Bool = true, extraFiles: [String] = [],
+    /// `libraries: false` loads CPython's own API without the C libraries' files (`rules/libs/`): all that
+    /// `gilcheck trace` hooks, and a short traced run should not pay for parsing the rest.
+    public static func load(builtIn: Bool = true, libraries: Bool = true, extraFiles: [String] = [],
                             locator: RulesLocator = RulesLocator()) throws -> APIModel {
         var model = APIModel()
         if builtIn {
-            for file in try locator.builtInRulesFiles() { model.merge(file) }
+            for file in try locator.builtInRulesFiles(libraries: libraries) { model.merge(file) }
         }
         for file in extraFiles {
             try model.merge(RulesFile.parse(path: file))
@@ -535,15 +537,16 @@ public struct RulesLocator: Sendable {
 
     /// The built-in model's files, `cpython.yml` first, then the library models (`libs/*.yml`, sorted by name),
     /// parsed from disk or from the embedded copy.
-    public func builtInRulesFiles() throws -> [RulesFile] {
+    public func builtInRulesFiles(libraries: Bool = true) throws -> [RulesFile] {
         switch try builtInRules() {
         case .directory(let dir):
             let libs = dir + "/libs"
-            let names = (try? FileManager.default.contentsOfDirectory(atPath: libs)) ?? []
+            let names = libraries ? (try? FileManager.default.contentsOfDirectory(atPath: libs)) ?? [] : []
             let paths = [dir + "/cpython.yml"] + names.filter { $0.hasSuffix(".yml") }.sorted().map { libs + "/" + $0 }
             return try paths.map { try RulesFile.parse(path: $0) }
         case .embedded:
-            return try EmbeddedRules.files.map { try RulesFile.parse(text: $0.text, path: "<built-in>/rules/" + $0.name) }
+            let files = EmbeddedRules.files.filter { libraries || !$0.name.hasPrefix("libs/") }
+            return try files.map { try RulesFile.parse(text: $0.text, path: "<built-in>/rules/" + $0.name) }
         }
     }
 }

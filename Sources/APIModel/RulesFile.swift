@@ -63,7 +63,7 @@ public struct RulesFile: Sendable {
         }
         let root: Node?
         do {
-            root = try Yams.compose(yaml: text)
+            root = try Yams.compose(yaml: text, SettingsFile.resolver)
         } catch {
             throw RulesError.syntax(path, "\(error)".replacingOccurrences(of: "\n", with: " "))
         }

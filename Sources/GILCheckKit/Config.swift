@@ -82,7 +82,7 @@ public struct GILCheckConfig: Sendable, Equatable {
         }
         let root: Node?
         do {
-            root = try Yams.compose(yaml: text)
+            root = try Yams.compose(yaml: text, SettingsFile.resolver)
         } catch {
             throw LintError.config("\(path): not valid YAML: \("\(error)".replacingOccurrences(of: "\n", with: " "))")
         }

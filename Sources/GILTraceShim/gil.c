@@ -756,9 +756,14 @@ HIDDEN void gilt_real_exit(int status) {
 
 /* The end of the process's tracing: counts and Ensure checks of the threads still running, then every log out.
    Run by the exit handlers, or by the _exit hook (which skips them). Once. */
+/* GILCHECK_TRACE_TIMING set: the constructor's phases and the exit's flush, in microseconds, on stderr (for
+   bench/trace-overhead; a traced run's output is otherwise untouched). */
+static int timing_enabled;
+
 static void finish_process(void) {
     static _Atomic int finished;
     if (atomic_exchange(&finished, 1)) return;
+    uint64_t finish_start = timing_enabled ? gilt_monotonic_ns() : 0;
     int n = atomic_load(&gilt_thread_count);
     gilt_thread *me = gilt_thread_state();
     for (int i = 0; i < n && i < GILT_MAX_THREADS; i++) {
@@ -772,6 +777,12 @@ static void finish_process(void) {
     uint64_t dropped = atomic_load(&gilt_dropped);
     if (dropped) gilt_emit(GILT_DROPPED, 0, 0, dropped, 0, 0, NULL, 0);
     gilt_flush_all();
+    if (timing_enabled) {
+        char line[96];
+        int len = snprintf(line, sizeof line, "gilcheck-trace timing: pid %d exit flush %llu us\n", (int)getpid(),
+                           (unsigned long long)((gilt_monotonic_ns() - finish_start) / 1000));
+        if (len > 0) (void)!write(2, line, (size_t)len);
+    }
 }
 
 static void at_exit(void) {
@@ -882,6 +893,9 @@ static void after_fork_child(void) {
 }
 
 __attribute__((constructor)) static void gilt_init(void) {
+    const char *timing = getenv("GILCHECK_TRACE_TIMING");
+    timing_enabled = timing && *timing;
+    uint64_t t_start = gilt_monotonic_ns();
     const char *dir = getenv("GILCHECK_TRACE_DIR");
     if (!dir || !*dir) dir = getenv("TMPDIR");
     if (!dir || !*dir) dir = "/tmp";
@@ -917,16 +931,35 @@ __attribute__((constructor)) static void gilt_init(void) {
     real_wait4 = (__typeof__(real_wait4))dlsym(RTLD_NEXT, "wait4");
     pthread_key_create(&exit_key, on_thread_exit);
     pthread_atfork(NULL, NULL, after_fork_child);
+    uint64_t t_setup = gilt_monotonic_ns();
     gilt_clock_init();
+    uint64_t t_clock = gilt_monotonic_ns();
     gilt_config.tick_gap = gilt_ns_to_ticks(1000000ull);
     gilt_config.long_hold_ticks = gilt_ns_to_ticks((uint64_t)gilt_config.long_hold_ms * 1000000ull);
     gilt_config.long_wait_ticks = gilt_ns_to_ticks(GILT_LONG_WAIT_NS);
     { void *warm[4]; backtrace(warm, 4); } /* loads the unwinder now, not inside a hook */
+    uint64_t t_unwinder = gilt_monotonic_ns();
     gilt_load_watch_list(getenv("GILCHECK_TRACE_WATCH_FILE"));
+    uint64_t t_watch = gilt_monotonic_ns();
     gilt_config.ready = 1;
     if (gilt_thread_state()) emit_process_start(0);
+    uint64_t t_log = gilt_monotonic_ns();
     gilt_scan_modules();
+    uint64_t t_patch = gilt_monotonic_ns();
     gilt_flush(gilt_self);
     gilt_install_crash_handlers();
     atexit(at_exit);
+    if (timing_enabled) {
+        uint64_t t_end = gilt_monotonic_ns();
+        char line[320];
+        int len = snprintf(line, sizeof line,
+                           "gilcheck-trace timing: pid %d start-up %llu us: setup %llu, clock calibration %llu, unwinder %llu, "
+                           "watch list %llu, log and process record %llu, module scan and GOT patching %llu, rest %llu\n",
+                           (int)getpid(), (unsigned long long)((t_end - t_start) / 1000),
+                           (unsigned long long)((t_setup - t_start) / 1000), (unsigned long long)((t_clock - t_setup) / 1000),
+                           (unsigned long long)((t_unwinder - t_clock) / 1000), (unsigned long long)((t_watch - t_unwinder) / 1000),
+                           (unsigned long long)((t_log - t_watch) / 1000), (unsigned long long)((t_patch - t_log) / 1000),
+                           (unsigned long long)((t_end - t_patch) / 1000));
+        if (len > 0) (void)!write(2, line, (size_t)len);
+    }
 }

@@ -165,3 +165,40 @@ public func runChild(_ command: [String], environment: [String: String]) throws 
     if status & 0x7f == 0 { return .exited((status >> 8) & 0xff) }
     return .signaled(status & 0x7f)
 }
+
+/// Runs a tool (addr2line, nm) with stdin and stderr on /dev/null and returns what it wrote on stdout; nil when
+/// it cannot be started. posix_spawn and a blocking read: Foundation's Process costs tens of milliseconds a run
+/// (a thread to launch it and a run loop to see it end), most of a short traced run's report time.
+func captureOutput(_ tool: String, _ arguments: [String]) -> String? {
+    var fds: [Int32] = [-1, -1]
+    guard pipe(&fds) == 0 else { return nil }
+    let (readEnd, writeEnd) = (fds[0], fds[1])
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_adddup2(&actions, writeEnd, 1)
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+    posix_spawn_file_actions_addclose(&actions, readEnd)
+    posix_spawn_file_actions_addclose(&actions, writeEnd)
+    let argv = ([tool] + arguments).map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    var pid: pid_t = 0
+    let rc = argv.withUnsafeBufferPointer { a in
+        posix_spawn(&pid, tool, &actions, nil, UnsafeMutablePointer(mutating: a.baseAddress!), environ)
+    }
+    close(writeEnd)
+    guard rc == 0 else { close(readEnd); return nil }
+    var data = [UInt8]()
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = buffer.withUnsafeMutableBytes { read(readEnd, $0.baseAddress, $0.count) }
+        if n > 0 { data.append(contentsOf: buffer[0..<n]); continue }
+        if n < 0 && errno == EINTR { continue }
+        break
+    }
+    close(readEnd)
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    return String(decoding: data, as: UTF8.self)
+}

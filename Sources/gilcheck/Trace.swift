@@ -88,6 +88,9 @@ struct TraceOptions: ParsableArguments {
     /// the documented status (throws `ExitCode` when it is not 0).
     func runAndReport(command: [String], fromLogs: String? = nil) throws {
         let environment = Foundation.ProcessInfo.processInfo.environment
+        // GILCHECK_TIMING: the fixed cost of a traced run by phase on stderr (bench/trace-overhead reads it), and
+        // the trace library's own start-up and exit times from each traced process.
+        let timing = PhaseTimer(enabled: environment["GILCHECK_TIMING"].map { !$0.isEmpty } ?? false)
         func ruleSet(_ text: String?, _ option: String) -> Set<String>? {
             guard let text else { return nil }
             let ids = Set(text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
@@ -126,7 +129,7 @@ struct TraceOptions: ParsableArguments {
             let model: APIModel
             do {
                 library = try locateTraceLibrary(executablePath: executablePath(), environment: environment)
-                model = try APIModel.load(extraFiles: rulesFiles, locator: RulesLocator(environment: environment, executablePath: executablePath()))
+                model = try APIModel.load(libraries: false, extraFiles: rulesFiles, locator: RulesLocator(environment: environment, executablePath: executablePath()))
                 logDirectory = try prepareLogDirectory(keepLogs, temporaryDirectory: defaultLogParent(environment))
             } catch {
                 traceFail(.usage, "\(error)")
@@ -138,6 +141,7 @@ struct TraceOptions: ParsableArguments {
             } catch {
                 traceFail(.internalError, "\(error)")
             }
+            timing.lap("trace: setup (rules, watch list)")
             var childEnvironment = environment
             let preload = environment["LD_PRELOAD"].flatMap { $0.isEmpty ? nil : $0 }
             childEnvironment["LD_PRELOAD"] = library + (preload.map { ":" + $0 } ?? "")
@@ -148,21 +152,24 @@ struct TraceOptions: ParsableArguments {
             childEnvironment["GILCHECK_TRACE_SAMPLE"] = String(sample)
             if noTimeline { childEnvironment["GILCHECK_TRACE_TIMELINE"] = "0" }
             if exactTimeline { childEnvironment["GILCHECK_TRACE_TIMELINE"] = "exact" }
+            if timing.enabled { childEnvironment["GILCHECK_TRACE_TIMING"] = "1" }
             do {
                 termination = try runChild(command, environment: childEnvironment)
             } catch {
                 if removeLogs { try? FileManager.default.removeItem(atPath: logDirectory) }
                 traceFail(.usage, "\(error)")
             }
+            timing.lap("trace: the program run")
         }
 
         // Read and analyze.
         let (logs, warnings) = EventLogReader.readDirectory(logDirectory)
+        timing.lap("trace: reading logs")
         for w in warnings { FileHandle.standardError.write(Data("gilcheck: warning: \(w)\n".utf8)) }
         var symbolizer: any Symbolizer = NoSymbolizer()
         if !noSymbolize {
             if let tool = Addr2lineSymbolizer() {
-                symbolizer = tool
+                symbolizer = TimedSymbolizer(inner: tool, timing: timing)
             } else {
                 FileHandle.standardError.write(Data("gilcheck: warning: addr2line not found (apt-get install binutils); stacks show module+offset\n".utf8))
             }
@@ -173,6 +180,7 @@ struct TraceOptions: ParsableArguments {
         // No logs at all: every report format says so and carries status 4, as the exit status does.
         let noLogs = logs.isEmpty ? TraceRunReport.noLogsWarning(fromLogs: fromLogs != nil ? logDirectory : nil) : nil
         let analysis = analyzer.analyze(logs: logs, warnings: warnings + (noLogs.map { [$0] } ?? []))
+        timing.lap("trace: analysis")
         if termination == .exited(TraceFormat.watchdogExitStatus), analysis.watchdogFired { termination = .watchdog }
         let runReport = TraceRunReport(command: command.isEmpty ? (analysis.processes.first?.command ?? []) : command,
                                        termination: termination, analysis: analysis,
@@ -191,6 +199,8 @@ struct TraceOptions: ParsableArguments {
             traceFail(.usage, "\(error)")
         }
         if removeLogs { try? FileManager.default.removeItem(atPath: logDirectory) }
+        timing.lap("trace: writing the report")
+        timing.print()
 
         if let noLogs { traceFail(.internalError, noLogs) }
         if let termination, termination.failed, format != .text || report != nil {
@@ -211,6 +221,22 @@ struct TraceOptions: ParsableArguments {
     }
 
     func executablePath() -> String { gilcheckExecutablePath() }
+}
+
+/// Adds the time spent symbolizing (addr2line, nm) to a phase timer of its own.
+private struct TimedSymbolizer: Symbolizer {
+    let inner: any Symbolizer
+    let timing: PhaseTimer
+    func symbolize(modulePath: String, offsets: [UInt64]) -> [UInt64: [SourceFrame]] {
+        let start = PhaseTimer.now()
+        defer { timing.add("trace:   symbolization, in analysis", since: start) }
+        return inner.symbolize(modulePath: modulePath, offsets: offsets)
+    }
+    func dataSymbol(modulePath: String, offset: UInt64) -> String? {
+        let start = PhaseTimer.now()
+        defer { timing.add("trace:   symbolization, in analysis", since: start) }
+        return inner.dataSymbol(modulePath: modulePath, offset: offset)
+    }
 }
 
 /// The running gilcheck binary (the trace library and the host are installed next to it).
