@@ -130,7 +130,8 @@ func collectRegistrations(_ cfgs: [FunctionCFG], model: APIModel, fileScope: [Po
             guard !handed.isEmpty else { continue }
             var shared = true
             if let first = site.arguments.first, let key = first.addressOf ?? first.storage {
-                shared = !key.path.isEmpty || key.isGlobal || c.parameters.contains(key.rootOnly)
+                // A field of a local struct (`mc.parser` of `manifest_ctx mc`) is the function's own too.
+                shared = !key.isLocal || key.isGlobal || c.parameters.contains(key.rootOnly)
             }
             out.append(LibraryRegistration(registrar: site.callee, library: library, handleType: site.handleType,
                                            functions: handed, location: site.location, inFunction: i, handleShared: shared))

@@ -232,6 +232,8 @@ public struct EntryContext: Sendable {
     var threadOrigin: String?
     /// Why the function starts with the GIL: Python calls it ("registered in PyMethodDef 'methods' at m.c:40").
     var pythonOrigin: String?
+    /// Why the function starts with the GIL otherwise: every path of it calls the Python API, this call first.
+    var pythonOnEveryPath: String?
     /// What is known about parameters at entry (to tell whether a summary depends on an argument).
     var assumptions: [StorageKey: Fact] = [:]
     /// The function runs at process exit, after the interpreter is finalized (an `atexit` handler, the destructor
@@ -308,6 +310,41 @@ public struct PathExplorer {
         self.entry = entry
         self.summaries = summaries
         self.entryTakesGIL = entryTakesGIL
+    }
+
+    /// A function that takes or drops nothing and calls the Python API on every path from its entry to its exits:
+    /// its callers hold the GIL (else each of those calls is itself the bug), so a blocking call made before the
+    /// first of them still blocks with the GIL held. The first such call, for the notes; nil otherwise.
+    var pythonOnEveryPath: String? {
+        guard !gilVaries else { return nil }
+        var first: String?
+        var needs = Array(repeating: false, count: cfg.blocks.count)
+        for (b, block) in cfg.blocks.enumerated() {
+            for case .call(let site) in block.elements {
+                let rule = resolve(site)
+                if rule.requiresGIL, rule.effect == nil {
+                    needs[b] = true
+                    if first == nil { first = site.shown }
+                    break
+                }
+            }
+        }
+        guard let first else { return nil }
+        // Is an exit reachable from the entry through blocks that call no Python API?
+        var seen = Array(repeating: false, count: cfg.blocks.count)
+        var stack = [cfg.entry]
+        while let b = stack.popLast() {
+            guard !seen[b], !needs[b] else { continue }
+            seen[b] = true
+            switch cfg.blocks[b].terminator {
+            case .exit, .raise: return nil
+            case .stop: break
+            case .jump(let t): stack.append(t)
+            case .branch(_, let t, let f, _, _): stack += [t, f]
+            case .switchOn(_, let cases, let d, _, _): stack += cases.map(\.target) + [d]
+            }
+        }
+        return first
     }
 
     /// The summary of the function, valid after `run()`.
@@ -399,6 +436,9 @@ public struct PathExplorer {
         var first = Walker(state: start, path: nil)
         if let origin = entry.pythonOrigin {
             first.note(cfg.location, "the GIL is held on entry: Python calls '\(cfg.name)' (\(origin))")
+            first.heldSince = 1
+        } else if let python = entry.pythonOnEveryPath {
+            first.note(cfg.location, "the GIL is held on entry: every path of '\(cfg.name)' calls the Python API (\(python) first), so its callers hold it")
             first.heldSince = 1
         }
         var queue: [(Int, Walker)] = [(cfg.entry, first)]

@@ -259,6 +259,22 @@ public struct ProjectAnalyzer {
             guard explorer.hasBlockingCall else { continue }
             diagnostics += CrashAttribution.working(on: cfgs[t].location.file) { explorer.run() }
         }
+        // A function no table names that calls the Python API on every path and takes or drops nothing (a method
+        // registered elsewhere, a helper of Python code): its callers hold the GIL, so it is run held too, for
+        // the blocking calls it makes before its first Python call. What the other runs reported at a place stays
+        // theirs (a wait inside a critical section is reported as that).
+        let placed = Set(diagnostics.map { "\($0.ruleId)|\($0.file)|\($0.line)|\($0.column)" })
+        for t in cfgs.indices where pythonOrigins[t] == nil && entries[t] == nil && atExit[t] == nil {
+            let lookup: (String) -> FunctionSummary? = { name in target(name, from: t).flatMap { summaries[$0] } }
+            let probe = PathExplorer(cfg: cfgs[t], model: model, limits: limits, summaries: lookup,
+                                     inferredBlocking: inferred, callbackHazards: hazards)
+            guard probe.hasBlockingCall, let python = probe.pythonOnEveryPath else { continue }
+            var explorer = PathExplorer(cfg: cfgs[t], model: model, limits: limits,
+                                        entry: EntryContext(gil: .held, pythonOnEveryPath: python),
+                                        summaries: lookup, inferredBlocking: inferred, callbackHazards: hazards)
+            diagnostics += CrashAttribution.working(on: cfgs[t].location.file) { explorer.run() }
+                .filter { !placed.contains("\($0.ruleId)|\($0.file)|\($0.line)|\($0.column)") }
+        }
         // init-holds-gil needs to know which thread entries take the GIL.
         let takesGIL: (Int) -> Bool = { t in
             let s = summaries[t]
