@@ -496,7 +496,9 @@ final class CFGBuilder {
                 _ = lowerExpression(initializer)
                 constructing = nil
             } else {
-                emit(.assign(key, lowerExpression(initializer), decl.location))
+                let value = lowerExpression(initializer)
+                emit(.assign(key, value, decl.location))
+                keepProbeResult(value, in: key)
             }
         } else {
             emit(.declare(key))
@@ -505,6 +507,15 @@ final class CFGBuilder {
             // A C++ object of the function: its destructor runs where its scope ends (after a Py_FinalizeEx()
             // there, or with the GIL released by a guard declared after it). Not when its constructor throws.
             scopes[scopes.count - 1].append((key, nil, decl.location, destructor))
+        }
+    }
+
+    /// `busy = PQisBusy(conn)`: the probe's answer is read from the variable from here on (`if (busy) ...`), not
+    /// from the call's temporary, which no branch tests.
+    private func keepProbeResult(_ value: Value, in target: StorageKey) {
+        guard !probeResults.isEmpty, case .read(let t) = value, t.isTemporary, target.isLocal, target.path.isEmpty else { return }
+        for (probe, answers) in probeResults {
+            for (handle, answer) in answers where answer == t { probeResults[probe]?[handle] = target }
         }
     }
 
@@ -860,6 +871,7 @@ final class CFGBuilder {
             }
             let value = lowerExpression(kids[1])
             emit(.assign(target, value, c.location))
+            if let target { keepProbeResult(value, in: target) }
             return target.map(Value.read) ?? value
         case "&&", "||":
             if !hasSideEffects(kids[1]) {

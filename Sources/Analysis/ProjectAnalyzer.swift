@@ -234,13 +234,16 @@ public struct ProjectAnalyzer {
         // A function run at exit is run that way alone (it is finalized there, whatever else starts it).
         let starts = entries.filter { atExit[$0.key] == nil }.sorted(by: { $0.key < $1.key }).map { ($0.key, $0.value, false) }
             + atExit.sorted(by: { $0.key < $1.key }).map { ($0.key, $0.value, true) }
+        var exitFindings: [Int: [Diagnostic]] = [:]
         for (t, origin, exiting) in starts {
             let lookup: (String) -> FunctionSummary? = { name in target(name, from: t).flatMap { summaries[$0] } }
             var explorer = PathExplorer(cfg: cfgs[t], model: model, limits: limits,
                                         entry: EntryContext(gil: .released, threadOrigin: origin, atExit: exiting), summaries: lookup,
                                         inferredBlocking: inferred, callbackHazards: hazards)
-            diagnostics += CrashAttribution.working(on: cfgs[t].location.file) { explorer.run() }
+            let found = CrashAttribution.working(on: cfgs[t].location.file) { explorer.run() }
+            if exiting { exitFindings[t] = found } else { diagnostics += found }
         }
+        diagnostics += placeStaticDestructorFindings(exitFindings, staticObjects: staticObjects, byName: byName)
         // Functions that Python calls (method tables, type slots) start with the GIL held. Only that run sees
         // them held: their summaries, which their other callers use, stay those of an unknown entry. A function
         // that is also a thread entry stays with its thread-entry run alone (which of the two starts it is
@@ -303,6 +306,32 @@ public struct ProjectAnalyzer {
         return diagnostics.filter { d in
             reported.insert("\(d.ruleId)|\(d.file)|\(d.line)|\(d.column)|\(d.message)").inserted
         }
+    }
+
+    /// The findings of the runs at process exit. Those of a destructor that only function-local statics reach
+    /// are reported at each such static's declaration, in the function that declares it (the place to change:
+    /// a leaked `static T *p = new T(...)`, or a reset before finalizing); the destructor's own finding becomes
+    /// a note. A destructor a namespace-scope object reaches keeps its findings where they are.
+    private func placeStaticDestructorFindings(_ found: [Int: [Diagnostic]], staticObjects: [StaticObject],
+                                               byName: [String: [Int]]) -> [Diagnostic] {
+        var out: [Diagnostic] = []
+        var relocated = Set<Int>()
+        for (t, diagnostics) in found.sorted(by: { $0.key < $1.key }) {
+            let objects = staticObjects.filter { !$0.perThread && (byName[$0.destructor] ?? []).contains(t) }
+            guard let first = diagnostics.first(where: { $0.ruleId == RuleID.finalizeWithoutGIL.rawValue }),
+                  !objects.isEmpty, objects.allSatisfy({ $0.function != nil }) else { continue }
+            relocated.insert(t)
+            out += diagnostics.filter { $0.ruleId != RuleID.finalizeWithoutGIL.rawValue }
+            let note = PathNote(file: first.file, line: first.line, column: first.column, message: first.message)
+            for object in objects {
+                out.append(Diagnostic(ruleId: first.ruleId, severity: first.severity, file: object.location.file,
+                                      line: object.location.line, column: object.location.column, function: object.function,
+                                      message: "'\(object.variable)' is a function-local static: its destructor \(object.destructor)() runs at process exit, after the interpreter is finalized, and uses Python there",
+                                      path: first.path + [note]))
+            }
+        }
+        for (t, diagnostics) in found.sorted(by: { $0.key < $1.key }) where !relocated.contains(t) { out += diagnostics }
+        return out
     }
 }
 

@@ -10,6 +10,8 @@ public struct StaticObject: Hashable, Sendable {
     public var variable: String
     public var location: SourceLocation
     public var perThread: Bool
+    /// The function a function-local static is declared in; nil at namespace scope.
+    public var function: String?
 
     /// The object `decl` declares, when it has such a storage duration and such a destructor.
     init?(_ decl: Cursor, facts: TypeFacts) {
@@ -24,6 +26,9 @@ public struct StaticObject: Hashable, Sendable {
         self.variable = decl.spelling
         self.location = decl.location
         self.perThread = perThread
+        let functionKinds = [CXCursor_FunctionDecl, CXCursor_CXXMethod, CXCursor_Constructor, CXCursor_Destructor,
+                             CXCursor_FunctionTemplate]
+        function = decl.semanticParent.flatMap { functionKinds.contains($0.kind) ? $0.spelling : nil }
     }
 
     /// Why the destructor runs without the GIL, for messages.

@@ -157,8 +157,28 @@ static PyObject *bad_second_result_unchecked(PyObject *self, PyObject *noargs)
     Py_RETURN_NONE;
 }
 
+// PQisBusy()'s answer kept in a variable and tested later (psycopg2's pq_get_result_async): the same promise.
+static PyObject *ok_busy_kept_in_variable(PyObject *self, PyObject *noargs)
+{
+    Connection *c = (Connection *)self;
+    long rows = 0;
+    for (;;) {
+        int busy;
+        PGresult *res;
+        busy = PQisBusy(c->conn);
+        if (busy)
+            return PyLong_FromLong(-1);   // try again later
+        if ((res = PQgetResult(c->conn)) == NULL)
+            break;
+        rows += PQntuples(res);
+        PQclear(res);
+    }
+    return PyLong_FromLong(rows);
+}
+
 static PyMethodDef Connection_methods[] = {
     {"execute", bad_execute, METH_VARARGS, NULL},
+    {"busy_kept", ok_busy_kept_in_variable, METH_NOARGS, NULL},
     {"copy_out", bad_copy_out, METH_NOARGS, NULL},
     {"cancel", bad_cancel, METH_NOARGS, NULL},
     {"execute_params", ok_execute_params, METH_VARARGS, NULL},

@@ -29,7 +29,7 @@ public:
 // Takes the GIL, which cannot work after finalization.
 Registry::~Registry()
 {
-    PyGILState_STATE st = PyGILState_Ensure();   // expect-error{{PyGILState_Ensure() cannot take the GIL, but '~Registry' runs after the interpreter is finalized (it destroys 'table' (static_destructors.cpp:65)}} [finalize-without-gil]
+    PyGILState_STATE st = PyGILState_Ensure();   // reported at the function-local static it destroys (line 65)
     Py_CLEAR(modules);
     PyGILState_Release(st);
 }
@@ -62,7 +62,7 @@ static thread_local Scratch t_scratch;
 
 static Registry &registry()
 {
-    static Registry table;
+    static Registry table;   // expect-error{{'table' is a function-local static: its destructor ~Registry() runs at process exit, after the interpreter is finalized}} [finalize-without-gil]
     return table;
 }
 
