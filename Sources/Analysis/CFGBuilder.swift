@@ -53,6 +53,11 @@ final class CFGBuilder {
     private var probeResults: [String: [StorageKey: StorageKey]] = [:]
     /// The object the constructor call being lowered builds (`Guard g;`, a member initializer), taken by that call.
     private var constructing: CallArgument?
+    /// The index variables of the `for` loops around the current point that count up (`i++`, `i += 1`).
+    private var countingUp: [StorageKey] = []
+    /// For each of those loops, the arrays its body fills with GIL states at that index (`st[i] = Ensure()`):
+    /// released in the same iteration, they pair up one by one.
+    private var filledInLoop: [Set<String>] = []
     /// `this` in a C++ method: the root of its `this->field` places (`StateSlot.object`).
     static let thisKey = StorageKey(root: .variable(-1), path: [], isLocal: false, text: "this")
     /// Function-local `static` and `thread_local` objects whose class has a destructor of the project's.
@@ -630,13 +635,39 @@ final class CFGBuilder {
         current = bodyBlock
         breakTargets.append(exit); continueTargets.append(step)
         breakScopeDepths.append(scopes.count); continueScopeDepths.append(scopes.count)
+        let up = incPart.flatMap(countsUp)
+        if let up { countingUp.append(up); filledInLoop.append([]) }
         lowerStatement(body)
+        if up != nil { countingUp.removeLast(); filledInLoop.removeLast() }
         breakTargets.removeLast(); continueTargets.removeLast()
         breakScopeDepths.removeLast(); continueScopeDepths.removeLast()
         jump(to: step)
         if let incPart { _ = lowerExpression(incPart, discarded: true) }
         jump(to: head)
         current = exit
+    }
+
+    /// `st[i] = PyGILState_Ensure()` inside a loop counting `i` up.
+    private func noteFilledInLoop(_ place: Cursor, _ value: Cursor) {
+        let p = stripped(place), v = stripped(value)
+        let parts = p.children.filter(\.isExpression)
+        guard p.kind == CXCursor_ArraySubscriptExpr, parts.count == 2, v.kind == CXCursor_CallExpr,
+              model.function(named: v.spelling)?.effect == .ensure,
+              let index = storageKey(parts[1]), let level = countingUp.lastIndex(of: index) else { return }
+        filledInLoop[level].insert(text(of: parts[0]))
+    }
+
+    /// The variable a loop's increment counts up: `i++`, `++i`, `i += 1`.
+    private func countsUp(_ increment: Cursor) -> StorageKey? {
+        let c = stripped(increment)
+        let kids = c.children.filter(\.isExpression)
+        if c.kind == CXCursor_UnaryOperator, let operand = kids.first, unaryOperator(c, operand).hasSuffix("++") {
+            return storageKey(operand).flatMap { $0.path.isEmpty ? $0 : nil }
+        }
+        if c.kind == CXCursor_CompoundAssignOperator, kids.count == 2, binaryOperator(c, kids) == "+=", kids[1].integerValue == 1 {
+            return storageKey(kids[0]).flatMap { $0.path.isEmpty ? $0 : nil }
+        }
+        return nil
     }
 
     /// File offsets of the two `;` inside `for ( … )`, when the statement is written out (not inside a macro).
@@ -872,6 +903,7 @@ final class CFGBuilder {
             let value = lowerExpression(kids[1])
             emit(.assign(target, value, c.location))
             if let target { keepProbeResult(value, in: target) }
+            if !countingUp.isEmpty { noteFilledInLoop(kids[0], kids[1]) }
             return target.map(Value.read) ?? value
         case "&&", "||":
             if !hasSideEffects(kids[1]) {
@@ -1071,6 +1103,15 @@ final class CFGBuilder {
             }
         }
         site.object = object
+        if !countingUp.isEmpty, known?.effect == .release, let first = argumentCursors.first(where: \.isExpression) {
+            // `PyGILState_Release(held[i])` in a loop where `i` counts up: the states go first-in, first-out.
+            let s = stripped(first)
+            let parts = s.children.filter(\.isExpression)
+            if s.kind == CXCursor_ArraySubscriptExpr, parts.count == 2, let index = storageKey(parts[1]),
+               let level = countingUp.lastIndex(of: index), !filledInLoop[level].contains(text(of: parts[0])) {
+                site.releasesCountingUp = index.text
+            }
+        }
         if let decl = calleeDecl, typeCache.mayThrow(decl) {
             site.mayThrow = true
             site.unwind = unwindBlock(at: c.location)

@@ -177,6 +177,9 @@ public struct CallSite: Sendable {
     /// `g`'s scope, `p` for `p->m()`, `&o` for `o.m()`, `this` for a method calling another of its class. Its
     /// fields are where the callee's `this->field` is (`StateSlot.object`).
     public var object: CallArgument? = nil
+    /// A release of a GIL state read from an array at an index a loop around it counts up (`held[i]`, `i++`):
+    /// the index variable's name. The states come out in the order they went in, not last-in, first-out.
+    public var releasesCountingUp: String? = nil
 
     /// The arguments and the object: what the call reads and may write through.
     public var operands: [CallArgument] { object.map { arguments + [$0] } ?? arguments }

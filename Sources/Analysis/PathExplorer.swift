@@ -314,15 +314,19 @@ public struct PathExplorer {
 
     /// A function that takes or drops nothing and calls the Python API on every path from its entry to its exits:
     /// its callers hold the GIL (else each of those calls is itself the bug), so a blocking call made before the
-    /// first of them still blocks with the GIL held. The first such call, for the notes; nil otherwise.
+    /// first of them still blocks with the GIL held. The first such call, for the notes; nil otherwise. Such a
+    /// run reports only the calls the rules say block: a helper's summary, a call blocking by deviance or by the
+    /// callbacks it runs is weaker evidence, left to the callers that are known to hold the GIL.
     var pythonOnEveryPath: String? {
         guard !gilVaries else { return nil }
         var first: String?
         var needs = Array(repeating: false, count: cfg.blocks.count)
         for (b, block) in cfg.blocks.enumerated() {
-            for case .call(let site) in block.elements {
-                let rule = resolve(site)
-                if rule.requiresGIL, rule.effect == nil {
+            for case .call(let site) in block.elements where !site.isIndirect {
+                // The Python API by the rules, not a helper's summary (a C++ method's summary is found by its
+                // plain name, which another class's method may share).
+                let name = site.qualifiedCallee ?? site.callee
+                if model.requiresGIL(name), model.function(named: name)?.effect == nil {
                     needs[b] = true
                     if first == nil { first = site.shown }
                     break
@@ -1208,6 +1212,7 @@ public struct PathExplorer {
                    walker: w, since: section.depth)
             return
         }
+        if entry.pythonOnEveryPath != nil, rule.summary != nil || rule.releasedAroundAt != nil || rule.runsCallback != nil { return }
         // A helper that blocks only for a non-zero argument, called with 0 (`POOL_free(NULL)` on an error path).
         if let n = rule.summary?.blocksArgument, n < site.arguments.count,
            evaluate(site.arguments[n].value, w.state) == .equals(0) { return }
@@ -1346,6 +1351,11 @@ public struct PathExplorer {
     private mutating func release(_ site: CallSite, slot: StateSlot, _ w: inout Walker) {
         let key = stateKey(site, slot)
         let live = w.state.ensures
+        if let index = site.releasesCountingUp, let state = site.arguments.first?.text {
+            report(.releaseOrder, at: site.location,
+                   "\(site.shown) releases the GIL states '\(state)' with '\(index)' counting up: the first one taken is released first, while those taken after it are still held; release them last-in, first-out (count down)",
+                   walker: w, since: 0)
+        }
         if let key, let index = live.lastIndex(where: { $0.keys.contains(key) }) {
             let inner = live[(index + 1)...].filter { !$0.escaped }
             if let newest = inner.last {

@@ -308,20 +308,18 @@ public struct ProjectAnalyzer {
         }
     }
 
-    /// The findings of the runs at process exit. Those of a destructor that only function-local statics reach
-    /// are reported at each such static's declaration, in the function that declares it (the place to change:
-    /// a leaked `static T *p = new T(...)`, or a reset before finalizing); the destructor's own finding becomes
-    /// a note. A destructor a namespace-scope object reaches keeps its findings where they are.
+    /// The findings of the runs at process exit, and for a destructor that only function-local statics reach,
+    /// one more at each such static's declaration, in the function that declares it: the other place to change
+    /// (a leaked `static T *p = new T(...)`, or a reset before finalizing), with the destructor's finding as a
+    /// note. A destructor a namespace-scope object reaches is reported where it uses Python alone.
     private func placeStaticDestructorFindings(_ found: [Int: [Diagnostic]], staticObjects: [StaticObject],
                                                byName: [String: [Int]]) -> [Diagnostic] {
         var out: [Diagnostic] = []
-        var relocated = Set<Int>()
         for (t, diagnostics) in found.sorted(by: { $0.key < $1.key }) {
+            out += diagnostics
             let objects = staticObjects.filter { !$0.perThread && (byName[$0.destructor] ?? []).contains(t) }
             guard let first = diagnostics.first(where: { $0.ruleId == RuleID.finalizeWithoutGIL.rawValue }),
                   !objects.isEmpty, objects.allSatisfy({ $0.function != nil }) else { continue }
-            relocated.insert(t)
-            out += diagnostics.filter { $0.ruleId != RuleID.finalizeWithoutGIL.rawValue }
             let note = PathNote(file: first.file, line: first.line, column: first.column, message: first.message)
             for object in objects {
                 out.append(Diagnostic(ruleId: first.ruleId, severity: first.severity, file: object.location.file,
@@ -330,7 +328,6 @@ public struct ProjectAnalyzer {
                                       path: first.path + [note]))
             }
         }
-        for (t, diagnostics) in found.sorted(by: { $0.key < $1.key }) where !relocated.contains(t) { out += diagnostics }
         return out
     }
 }

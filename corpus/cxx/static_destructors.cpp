@@ -29,7 +29,7 @@ public:
 // Takes the GIL, which cannot work after finalization.
 Registry::~Registry()
 {
-    PyGILState_STATE st = PyGILState_Ensure();   // reported at the function-local static it destroys (line 65)
+    PyGILState_STATE st = PyGILState_Ensure();   // expect-error{{PyGILState_Ensure() cannot take the GIL, but '~Registry' runs after the interpreter is finalized (it destroys 'table' (static_destructors.cpp:65)}} [finalize-without-gil]
     Py_CLEAR(modules);
     PyGILState_Release(st);
 }
