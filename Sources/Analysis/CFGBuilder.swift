@@ -55,6 +55,11 @@ final class CFGBuilder {
     private var constructing: CallArgument?
     /// The index variables of the `for` loops around the current point that count up (`i++`, `i += 1`).
     private var countingUp: [StorageKey] = []
+    /// Locals that own a project object through a `std::unique_ptr` / `std::optional`: its destructor runs at the
+    /// end of their scope only when they still hold it (`job.reset()` with the GIL held destroys it there).
+    /// Each with a variable of its own that tells whether it still owns it (the owner's own facts do not survive
+    /// the calls that take its address).
+    private var nullableOwners: [StorageKey: StorageKey] = [:]
     /// For each of those loops, the arrays its body fills with GIL states at that index (`st[i] = Ensure()`):
     /// released in the same iteration, they pair up one by one.
     private var filledInLoop: [Set<String>] = []
@@ -427,6 +432,15 @@ final class CFGBuilder {
     private func endGuard(_ g: ScopedGuard, at location: SourceLocation) {
         guard let effect = g.effect else {
             let argument = objectArgument(addressOf: g.key)
+            var join: Int?
+            if let owns = nullableOwners[g.key] {
+                // Only while it still owns the object.
+                let destroy = newBlock(), after = newBlock()
+                blocks[current].terminator = .branch(.read(owns), whenTrue: destroy, whenFalse: after, location, text: nil)
+                current = destroy
+                join = after
+            }
+            defer { if let join { jump(to: join); current = join } }
             var site = CallSite(callee: g.name, qualifiedCallee: nil, guardEffect: nil,
                                 shown: "\(g.name)() (cleanup of '\(g.key.text)')", location: location,
                                 arguments: [argument], result: nil, declaredNoReturn: false, isIndirect: false)
@@ -512,6 +526,13 @@ final class CFGBuilder {
             // A C++ object of the function: its destructor runs where its scope ends (after a Py_FinalizeEx()
             // there, or with the GIL released by a guard declared after it). Not when its constructor throws.
             scopes[scopes.count - 1].append((key, nil, decl.location, destructor))
+            let owner = decl.type.canonical.declaration
+            if owner.isInSystemHeader, ["unique_ptr", "optional"].contains(owner.spelling) {
+                let owns = StorageKey(root: .variable(nextVariable), path: [], isLocal: true, text: key.text + " (owns its object)")
+                nextVariable += 1
+                nullableOwners[key] = owns
+                emit(.declare(owns))
+            }
         }
     }
 
@@ -1103,6 +1124,20 @@ final class CFGBuilder {
             }
         }
         site.object = object
+        if let o = object?.addressOf, let owns = nullableOwners[o], callee == "reset" || callee == "release",
+           // No argument but the default one (at line 0), or nullptr.
+           argumentCursors.allSatisfy({ $0.location.line == 0 || stripped($0).kind == CXCursor_CXXNullPtrLiteralExpr || !$0.isExpression }) {
+            // `job.reset()`, `job.release()`: it no longer owns anything; the owned object is destroyed (or handed
+            // on) here.
+            if callee == "reset", let d = scopes.joined().last(where: { $0.key == o && $0.effect == nil })?.name {
+                var destroy = CallSite(callee: d, qualifiedCallee: nil, guardEffect: nil, shown: "\(d)() (by '\(o.text).reset()')",
+                                       location: c.location, arguments: [objectArgument(addressOf: o)], result: nil,
+                                       declaredNoReturn: false, isIndirect: false)
+                destroy.object = objectArgument(addressOf: o)
+                emit(.call(destroy))
+            }
+            emit(.assign(owns, .constant(0), c.location))
+        }
         if !countingUp.isEmpty, known?.effect == .release, let first = argumentCursors.first(where: \.isExpression) {
             // `PyGILState_Release(held[i])` in a loop where `i` counts up: the states go first-in, first-out.
             let s = stripped(first)
@@ -1541,11 +1576,27 @@ final class TypeFacts {
         guard canonical.kind == CXType_Record else { return nil }
         let key = canonical.spelling
         if let known = destructors[key] { return known }
+        destructors[key] = .some(nil)   // a type that contains itself through a member ends here
         var found: String?
-        if let d = canonical.declaration.children.first(where: { $0.kind == CXCursor_Destructor }), !d.isInSystemHeader {
+        let declaration = canonical.declaration
+        let own = declaration.children.first(where: { $0.kind == CXCursor_Destructor })
+        if let d = own, !d.isInSystemHeader {
             let definition = clang_getCursorDefinition(d.raw)
             if clang_Cursor_isNull(definition) == 0, clang_Location_isInSystemHeader(clang_getCursorLocation(definition)) == 0 {
                 found = d.spelling
+            }
+        } else if declaration.isInSystemHeader {
+            // A smart pointer that owns one object destroys it with itself.
+            let name = declaration.spelling
+            if name == "unique_ptr" || name == "optional", let element = canonical.firstTemplateArgument {
+                found = projectDestructor(of: element)
+            }
+        } else if own == nil {
+            // The implicit destructor of a class of the project destroys its members: the first whose class has a
+            // destructor of the project's stands for them (`struct Job { std::string name; PyRef callback; }`).
+            let definition = declaration.definition ?? declaration
+            for field in definition.children where field.kind == CXCursor_FieldDecl {
+                if let d = projectDestructor(of: field.type) { found = d; break }
             }
         }
         destructors[key] = .some(found)
