@@ -116,7 +116,7 @@ final class CFGBuilder {
             default:
                 guard child.isExpression else { member = nil; continue }
                 let field = member.map { m in
-                    StorageKey(root: .variable(-1), path: ["->" + m.spelling], isLocal: false, text: "this->" + m.spelling)
+                    StorageKey(root: Self.thisKey.root, path: ["->" + m.spelling], isLocal: false, text: "this->" + m.spelling)
                 }
                 if let field, isConstructorCall(child) {
                     constructing = objectArgument(addressOf: field)   // built in place
@@ -440,7 +440,7 @@ final class CFGBuilder {
                 current = destroy
                 join = after
             }
-            defer { if let join { jump(to: join); current = join } }
+            defer { if let join { jump(to: join) } }
             var site = CallSite(callee: g.name, qualifiedCallee: nil, guardEffect: nil,
                                 shown: "\(g.name)() (cleanup of '\(g.key.text)')", location: location,
                                 arguments: [argument], result: nil, declaredNoReturn: false, isIndirect: false)

@@ -57,7 +57,6 @@ struct Held: Hashable {
     }
 }
 
-/// Everything one path knows at a point of the function.
 /// C++: an exception a call threw, on its way out of the function through the guards' destructors.
 struct InFlight: Hashable {
     /// Its types, when the callee's summary knows them.
@@ -66,6 +65,7 @@ struct InFlight: Hashable {
     var from: String
 }
 
+/// Everything one path knows at a point of the function.
 struct PathState: Hashable {
     var gil: GILStatus = .unknown
     var ensures: [Held] = []
