@@ -301,10 +301,11 @@ public struct ProjectAnalyzer {
                                         entryTakesGIL: entryTakes, inferredBlocking: inferred, callbackHazards: hazards)
             diagnostics += CrashAttribution.working(on: cfgs[i].location.file) { explorer.run() }
         }
-        // The runs above can see one fault along different paths: keep the first report of each.
+        // The runs above can see one fault along different paths, and word it differently (a helper's summary
+        // named or not): keep the first report of each rule at each place.
         var reported = Set<String>()
         return diagnostics.filter { d in
-            reported.insert("\(d.ruleId)|\(d.file)|\(d.line)|\(d.column)|\(d.message)").inserted
+            reported.insert("\(d.ruleId)|\(d.file)|\(d.line)|\(d.column)").inserted
         }
     }
 
