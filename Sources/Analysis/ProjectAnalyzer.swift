@@ -265,8 +265,8 @@ public struct ProjectAnalyzer {
         // A function no table names that calls the Python API on every path and takes or drops nothing (a method
         // registered elsewhere, a helper of Python code): its callers hold the GIL, so it is run held too, for
         // the blocking calls it makes before its first Python call. What the other runs reported at a place stays
-        // theirs (a wait inside a critical section is reported as that).
-        let placed = Set(diagnostics.map { "\($0.ruleId)|\($0.file)|\($0.line)|\($0.column)" })
+        // theirs (a wait inside a critical section is reported as that: the first report of a rule at a place is
+        // kept below).
         for t in cfgs.indices where pythonOrigins[t] == nil && entries[t] == nil && atExit[t] == nil {
             let lookup: (String) -> FunctionSummary? = { name in target(name, from: t).flatMap { summaries[$0] } }
             let probe = PathExplorer(cfg: cfgs[t], model: model, limits: limits, summaries: lookup,
@@ -276,7 +276,6 @@ public struct ProjectAnalyzer {
                                         entry: EntryContext(gil: .held, pythonOnEveryPath: python),
                                         summaries: lookup, inferredBlocking: inferred, callbackHazards: hazards)
             diagnostics += CrashAttribution.working(on: cfgs[t].location.file) { explorer.run() }
-                .filter { !placed.contains("\($0.ruleId)|\($0.file)|\($0.line)|\($0.column)") }
         }
         // init-holds-gil needs to know which thread entries take the GIL.
         let takesGIL: (Int) -> Bool = { t in
