@@ -431,7 +431,6 @@ final class CFGBuilder {
 
     private func endGuard(_ g: ScopedGuard, at location: SourceLocation) {
         guard let effect = g.effect else {
-            let argument = objectArgument(addressOf: g.key)
             var join: Int?
             if let owns = nullableOwners[g.key] {
                 // Only while it still owns the object.
@@ -441,15 +440,20 @@ final class CFGBuilder {
                 join = after
             }
             defer { if let join { jump(to: join) } }
-            var site = CallSite(callee: g.name, qualifiedCallee: nil, guardEffect: nil,
-                                shown: "\(g.name)() (cleanup of '\(g.key.text)')", location: location,
-                                arguments: [argument], result: nil, declaredNoReturn: false, isIndirect: false)
-            site.object = argument   // a destructor's `this` (a C cleanup function's argument)
-            emit(.call(site))
+            emitDestructorCall(g.name, of: g.key, shown: "\(g.name)() (cleanup of '\(g.key.text)')", at: location)
             return
         }
         let undo: GILEffect = effect == .ensure ? .release : .restore
         emitGuardCall(g.key, undo, at: location, shown: "end of scope of '\(g.key.text)' (\(g.name))")
+    }
+
+    /// A destructor (or a C cleanup function) run on `key`: the object is its `this`, and its argument.
+    private func emitDestructorCall(_ name: String, of key: StorageKey, shown: String, at location: SourceLocation) {
+        let argument = objectArgument(addressOf: key)
+        var site = CallSite(callee: name, qualifiedCallee: nil, guardEffect: nil, shown: shown, location: location,
+                            arguments: [argument], result: nil, declaredNoReturn: false, isIndirect: false)
+        site.object = argument
+        emit(.call(site))
     }
 
     private func emitGuardCall(_ key: StorageKey, _ effect: GILEffect, at location: SourceLocation, shown: String) {
@@ -526,8 +530,7 @@ final class CFGBuilder {
             // A C++ object of the function: its destructor runs where its scope ends (after a Py_FinalizeEx()
             // there, or with the GIL released by a guard declared after it). Not when its constructor throws.
             scopes[scopes.count - 1].append((key, nil, decl.location, destructor))
-            let owner = decl.type.canonical.declaration
-            if owner.isInSystemHeader, ["unique_ptr", "optional"].contains(owner.spelling) {
+            if TypeFacts.ownsOneObject(decl.type.canonical.declaration) {
                 let owns = StorageKey(root: .variable(nextVariable), path: [], isLocal: true, text: key.text + " (owns its object)")
                 nextVariable += 1
                 nullableOwners[key] = owns
@@ -668,14 +671,22 @@ final class CFGBuilder {
         current = exit
     }
 
+    /// `a[i]` with `i` the index of a loop around this point that counts up: the array as written, the index
+    /// variable and the loop's level in `countingUp`.
+    private func countingElement(_ c: Cursor) -> (array: String, index: StorageKey, level: Int)? {
+        let s = stripped(c)
+        let parts = s.children.filter(\.isExpression)
+        guard s.kind == CXCursor_ArraySubscriptExpr, parts.count == 2, let index = storageKey(parts[1]),
+              let level = countingUp.lastIndex(of: index) else { return nil }
+        return (text(of: parts[0]), index, level)
+    }
+
     /// `st[i] = PyGILState_Ensure()` inside a loop counting `i` up.
     private func noteFilledInLoop(_ place: Cursor, _ value: Cursor) {
-        let p = stripped(place), v = stripped(value)
-        let parts = p.children.filter(\.isExpression)
-        guard p.kind == CXCursor_ArraySubscriptExpr, parts.count == 2, v.kind == CXCursor_CallExpr,
-              model.function(named: v.spelling)?.effect == .ensure,
-              let index = storageKey(parts[1]), let level = countingUp.lastIndex(of: index) else { return }
-        filledInLoop[level].insert(text(of: parts[0]))
+        let v = stripped(value)
+        guard v.kind == CXCursor_CallExpr, model.function(named: v.spelling)?.effect == .ensure,
+              let element = countingElement(place) else { return }
+        filledInLoop[element.level].insert(element.array)
     }
 
     /// The variable a loop's increment counts up: `i++`, `++i`, `i += 1`.
@@ -1130,21 +1141,14 @@ final class CFGBuilder {
             // `job.reset()`, `job.release()`: it no longer owns anything; the owned object is destroyed (or handed
             // on) here.
             if callee == "reset", let d = scopes.joined().last(where: { $0.key == o && $0.effect == nil })?.name {
-                var destroy = CallSite(callee: d, qualifiedCallee: nil, guardEffect: nil, shown: "\(d)() (by '\(o.text).reset()')",
-                                       location: c.location, arguments: [objectArgument(addressOf: o)], result: nil,
-                                       declaredNoReturn: false, isIndirect: false)
-                destroy.object = objectArgument(addressOf: o)
-                emit(.call(destroy))
+                emitDestructorCall(d, of: o, shown: "\(d)() (by '\(o.text).reset()')", at: c.location)
             }
             emit(.assign(owns, .constant(0), c.location))
         }
         if !countingUp.isEmpty, known?.effect == .release, let first = argumentCursors.first(where: \.isExpression) {
             // `PyGILState_Release(held[i])` in a loop where `i` counts up: the states go first-in, first-out.
-            let s = stripped(first)
-            let parts = s.children.filter(\.isExpression)
-            if s.kind == CXCursor_ArraySubscriptExpr, parts.count == 2, let index = storageKey(parts[1]),
-               let level = countingUp.lastIndex(of: index), !filledInLoop[level].contains(text(of: parts[0])) {
-                site.releasesCountingUp = index.text
+            if let element = countingElement(first), !filledInLoop[element.level].contains(element.array) {
+                site.releasesCountingUp = element.index.text
             }
         }
         if let decl = calleeDecl, typeCache.mayThrow(decl) {
@@ -1569,6 +1573,12 @@ final class TypeFacts {
         return names
     }
 
+    /// The standard library's owners of one object (`std::unique_ptr<T>`, `std::optional<T>`), which destroy it
+    /// with themselves unless they were emptied.
+    static func ownsOneObject(_ declaration: Cursor) -> Bool {
+        declaration.isInSystemHeader && ["unique_ptr", "optional"].contains(declaration.spelling)
+    }
+
     /// The name of the destructor a C++ class declares, when the project defines it (outside system headers,
     /// where the run can lower it): `~PyRef`. Nil for C types, implicit destructors and the standard library's.
     func projectDestructor(of type: ClangType) -> String? {
@@ -1581,14 +1591,10 @@ final class TypeFacts {
         let declaration = canonical.declaration
         let own = declaration.children.first(where: { $0.kind == CXCursor_Destructor })
         if let d = own, !d.isInSystemHeader {
-            let definition = clang_getCursorDefinition(d.raw)
-            if clang_Cursor_isNull(definition) == 0, clang_Location_isInSystemHeader(clang_getCursorLocation(definition)) == 0 {
-                found = d.spelling
-            }
+            if let definition = d.definition, !definition.isInSystemHeader { found = d.spelling }
         } else if declaration.isInSystemHeader {
             // A smart pointer that owns one object destroys it with itself.
-            let name = declaration.spelling
-            if name == "unique_ptr" || name == "optional", let element = canonical.firstTemplateArgument {
+            if TypeFacts.ownsOneObject(declaration), let element = canonical.firstTemplateArgument {
                 found = projectDestructor(of: element)
             }
         } else if own == nil {

@@ -85,7 +85,7 @@ public final class Addr2lineSymbolizer: Symbolizer {
         for start in stride(from: 0, to: unique.count, by: 400) {
             let chunk = Array(unique[start..<min(start + 400, unique.count)])
             let args = ["-a", "-f", "-C", "-i", "-e", modulePath] + chunk.map { "0x" + String($0, radix: 16) }
-            guard let output = run(addr2line, args) else { continue }
+            guard let output = captureOutput(addr2line, args) else { continue }
             for (offset, frames) in Self.parse(output) { result[offset] = frames }
         }
         return result
@@ -130,7 +130,7 @@ public final class Addr2lineSymbolizer: Symbolizer {
         if dataSymbols[modulePath] == nil {
             var table: [(start: UInt64, size: UInt64, name: String)] = []
             if let nm, FileManager.default.isReadableFile(atPath: modulePath),
-               let output = run(nm, ["-C", "-S", "--defined-only", modulePath]) {
+               let output = captureOutput(nm, ["-C", "-S", "--defined-only", modulePath]) {
                 for line in output.split(separator: "\n") {
                     // "0000000000004040 0000000000000028 B log_mutex"
                     let parts = line.split(separator: " ", maxSplits: 3)
@@ -146,10 +146,6 @@ public final class Addr2lineSymbolizer: Symbolizer {
             return offset == symbol.start ? symbol.name : "\(symbol.name)+0x\(String(offset - symbol.start, radix: 16))"
         }
         return nil
-    }
-
-    private func run(_ tool: String, _ arguments: [String]) -> String? {
-        captureOutput(tool, arguments)
     }
 }
 
