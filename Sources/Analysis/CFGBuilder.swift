@@ -96,6 +96,7 @@ final class CFGBuilder {
         let closing = SourceLocation(file: end.file, line: end.line, column: max(1, end.column - 1), offset: end.offset)
         terminate(.exit(nil, closing, implicit: true))
         threadEmptyJumps()
+        dropUnreachableBlocks()
         var cfg = FunctionCFG(name: functionName, location: function.location,
                               isStatic: isStatic ?? (function.storageClass == CX_SC_Static), blocks: blocks, entry: 0,
                               parameters: parameterKeys)
@@ -181,6 +182,68 @@ final class CFGBuilder {
                 }
             }
         }
+    }
+
+    /// Keeps only the blocks the entry reaches (through terminators and the unwind edges of calls), in their
+    /// order, each in storage of its own size: the blocks emptied by `threadEmptyJumps` and the fresh block that
+    /// follows every `return`, `break` or `goto` are most of a generated function's blocks, and every function of
+    /// the run is kept until the project-wide analysis.
+    private func dropUnreachableBlocks() {
+        var number = Array(repeating: -1, count: blocks.count)
+        var order: [Int] = []
+        var stack = [0]
+        number[0] = 0
+        order.append(0)
+        func reach(_ b: Int) {
+            guard number[b] < 0 else { return }
+            number[b] = order.count
+            order.append(b)
+            stack.append(b)
+        }
+        while let b = stack.popLast() {
+            for e in blocks[b].elements {
+                guard case .call(let site) = e else { continue }
+                if let u = site.unwind { reach(u) }
+                for r in site.unwindRoutes { reach(r.pad) }
+                if let x = site.unwindEscape { reach(x) }
+            }
+            switch blocks[b].terminator {
+            case .jump(let t): reach(t)
+            case .branch(_, let t, let f, _, _): reach(t); reach(f)
+            case .switchOn(_, let cases, let d, _, _): for c in cases { reach(c.target) }; reach(d)
+            case .exit, .stop, .raise: break
+            }
+        }
+        // Kept in their original order: a block's index still says which of two came first in the source.
+        order.sort()
+        for (k, b) in order.enumerated() { number[b] = k }
+        var kept: [BasicBlock] = []
+        kept.reserveCapacity(order.count)
+        for b in order {
+            var block = blocks[b]
+            if block.elements.capacity > block.elements.count { block.elements = block.elements.map { $0 } }
+            for (k, e) in block.elements.enumerated() {
+                guard case .call(var site) = e, site.unwind != nil || site.unwindEscape != nil || !site.unwindRoutes.isEmpty
+                else { continue }
+                site.unwind = site.unwind.map { number[$0] }
+                for r in site.unwindRoutes.indices { site.unwindRoutes[r].pad = number[site.unwindRoutes[r].pad] }
+                site.unwindEscape = site.unwindEscape.map { number[$0] }
+                block.elements[k] = .call(site)
+            }
+            switch block.terminator {
+            case .jump(let t):
+                block.terminator = .jump(number[t])
+            case .branch(let value, let t, let f, let location, let text):
+                block.terminator = .branch(value, whenTrue: number[t], whenFalse: number[f], location, text: text)
+            case .switchOn(let value, let cases, let d, let location, let text):
+                let moved = cases.map { SwitchCase(low: $0.low, high: $0.high, target: number[$0.target]) }
+                block.terminator = .switchOn(value, cases: moved, defaultTarget: number[d], location, text: text)
+            case .exit, .stop, .raise:
+                break
+            }
+            kept.append(block)
+        }
+        blocks = kept
     }
 
     private func newBlock() -> Int {

@@ -128,11 +128,6 @@ public struct CallArgument: Sendable {
 
 public struct CallSite: Sendable {
     public var callee: String
-    /// `pybind11::object::attr` for C++ members and namespaced functions; nil for plain C functions.
-    public var qualifiedCallee: String?
-    /// Set for the synthetic calls of a C++ RAII guard: its constructor (`ensure`/`save`) or the end of its scope
-    /// (`release`/`restore`); the guard variable is the first argument.
-    public var guardEffect: GILEffect?
     /// How the user wrote it: `Py_DECREF()`, or the macro `Py_BEGIN_ALLOW_THREADS`, or
     /// `PyList_GET_ITEM (calls Py_TYPE())` for a call inside a macro of another name.
     public var shown: String
@@ -144,42 +139,136 @@ public struct CallSite: Sendable {
     public var declaredNoReturn: Bool
     /// Called through a pointer or a member, not by the name of a declared function.
     public var isIndirect: Bool
-    /// C++: where an exception thrown by the callee goes — a block that runs the destructors of the guards in
-    /// scope and then enters the enclosing `catch` handlers or leaves the function. Nil when nothing is in scope
-    /// (the exception leaves the function at the call) and for C.
-    public var unwind: Int? = nil
-    /// C++: for an exception whose type the callee's summary knows: the handlers that may catch it, and the block
-    /// that runs every guard's destructor and leaves the function when none does (nil: it leaves at the call).
-    public var unwindRoutes: [UnwindRoute] = []
-    public var unwindEscape: Int? = nil
     /// C++: the callee may throw (not `noexcept`, not a C function). Only such calls are followed into `unwind`.
     public var mayThrow: Bool = false
     /// A C++ method or a function declared in a namespace: a rule about the plain C function of the same name
     /// (`read`, `wait`, `send`) does not apply to it; only its qualified name does.
     public var isScoped: Bool = false
+    /// What most calls leave unset (C++, pointers, loops), kept apart so that a plain C call stays small: every
+    /// call of every function of a run is kept until the project-wide analysis (lxml's etree.c has 50,000).
+    private var rare: RareBox?
+
+    public init(callee: String, qualifiedCallee: String?, guardEffect: GILEffect?, shown: String, location: SourceLocation,
+                arguments: [CallArgument], result: StorageKey?, declaredNoReturn: Bool, isIndirect: Bool, isScoped: Bool = false) {
+        self.callee = callee
+        self.shown = shown
+        self.location = location
+        self.arguments = arguments
+        self.result = result
+        self.declaredNoReturn = declaredNoReturn
+        self.isIndirect = isIndirect
+        self.isScoped = isScoped
+        self.qualifiedCallee = qualifiedCallee
+        self.guardEffect = guardEffect
+    }
+
+    /// The fields below, stored in `rare`.
+    private struct Rare {
+        var qualifiedCallee: String?
+        var guardEffect: GILEffect?
+        var unwind: Int?
+        var unwindRoutes: [UnwindRoute] = []
+        var unwindEscape: Int?
+        var pointerKey: String?
+        var throughPointer: String?
+        var handleType: String?
+        var vtableArguments: [Int: String] = [:]
+        var probeResult: StorageKey?
+        var object: CallArgument?
+        var releasesCountingUp: String?
+    }
+
+    /// Shared between copies of the site until one of them changes a field (copy on write).
+    private final class RareBox: @unchecked Sendable {
+        var value: Rare
+        init(_ value: Rare) { self.value = value }
+    }
+
+    private func read<T>(_ field: KeyPath<Rare, T>, or absent: T) -> T { rare.map { $0.value[keyPath: field] } ?? absent }
+
+    /// Sets a field, allocating the box only for a value other than the field's absent one.
+    private mutating func write<T>(_ field: WritableKeyPath<Rare, T>, _ value: T, absent: Bool) {
+        if rare == nil {
+            if absent { return }
+            rare = RareBox(Rare())
+        } else if !isKnownUniquelyReferenced(&rare!) {
+            rare = RareBox(rare!.value)
+        }
+        rare!.value[keyPath: field] = value
+    }
+
+    /// `pybind11::object::attr` for C++ members and namespaced functions; nil for plain C functions.
+    public var qualifiedCallee: String? {
+        get { read(\.qualifiedCallee, or: nil) }
+        set { write(\.qualifiedCallee, newValue, absent: newValue == nil) }
+    }
+    /// Set for the synthetic calls of a C++ RAII guard: its constructor (`ensure`/`save`) or the end of its scope
+    /// (`release`/`restore`); the guard variable is the first argument.
+    public var guardEffect: GILEffect? {
+        get { read(\.guardEffect, or: nil) }
+        set { write(\.guardEffect, newValue, absent: newValue == nil) }
+    }
+    /// C++: where an exception thrown by the callee goes — a block that runs the destructors of the guards in
+    /// scope and then enters the enclosing `catch` handlers or leaves the function. Nil when nothing is in scope
+    /// (the exception leaves the function at the call) and for C.
+    public var unwind: Int? {
+        get { read(\.unwind, or: nil) }
+        set { write(\.unwind, newValue, absent: newValue == nil) }
+    }
+    /// C++: for an exception whose type the callee's summary knows: the handlers that may catch it, and the block
+    /// that runs every guard's destructor and leaves the function when none does (nil: it leaves at the call).
+    public var unwindRoutes: [UnwindRoute] {
+        get { read(\.unwindRoutes, or: []) }
+        set { write(\.unwindRoutes, newValue, absent: newValue.isEmpty) }
+    }
+    public var unwindEscape: Int? {
+        get { read(\.unwindEscape, or: nil) }
+        set { write(\.unwindEscape, newValue, absent: newValue == nil) }
+    }
     /// A call through a function-pointer field or variable (`hooks.gil_get()`, `rt_enter()`): its USR, which the
     /// project's stores into it are keyed by (`PointerStore`).
-    public var pointerKey: String? = nil
+    public var pointerKey: String? {
+        get { read(\.pointerKey, or: nil) }
+        set { write(\.pointerKey, newValue, absent: newValue == nil) }
+    }
     /// How the pointer reads in the source (`up.gil_get`), with `pointerKey`.
-    public var throughPointer: String? = nil
+    public var throughPointer: String? {
+        get { read(\.throughPointer, or: nil) }
+        set { write(\.throughPointer, newValue, absent: newValue == nil) }
+    }
     /// The declared type of the callee's first parameter when it is a pointer to a library's own type
     /// (`CURLM *`, `XML_Parser`), as spelled in its declaration: calls given the same kind of handle in different
     /// functions may work on the same object (a callback set on it in one, the call that runs it in another).
-    public var handleType: String? = nil
+    public var handleType: String? {
+        get { read(\.handleType, or: nil) }
+        set { write(\.handleType, newValue, absent: newValue == nil) }
+    }
     /// For a library's function: the arguments it declares as a pointer to a struct of function pointers (a
     /// backend, an ops table: `git_odb_backend *`), by index, with the struct's USR. The project's stores into
     /// that struct's fields, anywhere in the run, are the callbacks the call hands over.
-    public var vtableArguments: [Int: String] = [:]
+    public var vtableArguments: [Int: String] {
+        get { read(\.vtableArguments, or: [:]) }
+        set { write(\.vtableArguments, newValue, absent: newValue.isEmpty) }
+    }
     /// For a call whose blocking condition reads an earlier call's result (`PQgetResult` after `PQisBusy`): the
     /// result of the last such call the lowering met given the same argument.
-    public var probeResult: StorageKey? = nil
+    public var probeResult: StorageKey? {
+        get { read(\.probeResult, or: nil) }
+        set { write(\.probeResult, newValue, absent: newValue == nil) }
+    }
     /// C++: the object a method, constructor or destructor is called on: `&g` for `Guard g;` and for the end of
     /// `g`'s scope, `p` for `p->m()`, `&o` for `o.m()`, `this` for a method calling another of its class. Its
     /// fields are where the callee's `this->field` is (`StateSlot.object`).
-    public var object: CallArgument? = nil
+    public var object: CallArgument? {
+        get { read(\.object, or: nil) }
+        set { write(\.object, newValue, absent: newValue == nil) }
+    }
     /// A release of a GIL state read from an array at an index a loop around it counts up (`held[i]`, `i++`):
     /// the index variable's name. The states come out in the order they went in, not last-in, first-out.
-    public var releasesCountingUp: String? = nil
+    public var releasesCountingUp: String? {
+        get { read(\.releasesCountingUp, or: nil) }
+        set { write(\.releasesCountingUp, newValue, absent: newValue == nil) }
+    }
 
     /// The arguments and the object: what the call reads and may write through.
     public var operands: [CallArgument] { object.map { arguments + [$0] } ?? arguments }

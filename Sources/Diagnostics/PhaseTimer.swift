@@ -10,6 +10,8 @@ public final class PhaseTimer: @unchecked Sendable {
     private let lock = NSLock()
     private var last: Double
     private var entries: [(String, Double)] = []
+    /// The process's resident and peak resident memory when each lap ended (MiB), printed beside it.
+    private var memory: [String: (Int, Int)] = [:]
 
     public init(enabled: Bool) {
         self.enabled = enabled
@@ -27,7 +29,23 @@ public final class PhaseTimer: @unchecked Sendable {
         guard enabled else { return }
         let t = PhaseTimer.now()
         add(name, seconds: t - last)
+        if let m = PhaseTimer.residentMemory() {
+            lock.lock()
+            memory[name] = m
+            lock.unlock()
+        }
         last = t
+    }
+
+    /// VmRSS and VmHWM of this process in MiB (Linux), nil where /proc says nothing.
+    public static func residentMemory() -> (current: Int, peak: Int)? {
+        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+        func field(_ name: String) -> Int? {
+            guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix(name + ":") }) else { return nil }
+            return line.split(separator: " ").compactMap { Int($0) }.first.map { $0 / 1024 }
+        }
+        guard let rss = field("VmRSS"), let hwm = field("VmHWM") else { return nil }
+        return (rss, hwm)
     }
 
     public func add(_ name: String, since start: Double) {
@@ -47,7 +65,9 @@ public final class PhaseTimer: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         for (name, seconds) in entries {
-            let line = "gilcheck timing: " + name.padding(toLength: 36, withPad: " ", startingAt: 0) + String(format: "%9.4f s\n", seconds)
+            var line = "gilcheck timing: " + name.padding(toLength: 36, withPad: " ", startingAt: 0) + String(format: "%9.4f s", seconds)
+            if let (rss, peak) = memory[name] { line += "   rss \(rss) MiB, peak \(peak) MiB" }
+            line += "\n"
             FileHandle.standardError.write(Data(line.utf8))
         }
     }

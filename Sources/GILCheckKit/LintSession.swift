@@ -263,11 +263,14 @@ public final class LintSession {
             }
             if batch.isEmpty { break }
             let total = jobs.count
-            // The largest files first, so that the workers finish together (lxml's etree.c is 12 MB); the
-            // results are taken back in input order.
-            let chosen = workers > 1 ? largestFirst(batch.map { jobs[$0].path }).map { batch[$0] } : batch
+            // The largest files first, so that the workers finish together (lxml's etree.c is 12 MB) and, with
+            // one worker, the largest syntax tree is alive while the fewest CFGs are kept (the peak memory); the
+            // results are taken back in input order. One worker parses on this thread: the analysis after it
+            // then reuses the memory the parser freed (glibc gives each thread its own arena).
+            let chosen = largestFirst(batch.map { jobs[$0].path }).map { batch[$0] }
             let parsedLargestFirst = parallelMap(count: chosen.count, workers: workers,
-                                                 stackSize: options.parseStackSize ?? 1 << 30) { k, index in
+                                                 stackSize: options.parseStackSize ?? 1 << 30,
+                                                 onCallingThread: options.parseStackSize == nil) { k, index in
                 let job = jobs[chosen[k]]
                 // A crash from here on names this file (see CrashHandler in the CLI).
                 let r = CrashAttribution.working(on: job.absolutePath) { parser.parse(job, index: index, timing: timing) }

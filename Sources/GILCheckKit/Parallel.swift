@@ -6,9 +6,13 @@ import WorkerThreads
 /// CFG builder recurse over deep generated ASTs; the parse runs on this thread, see LibClangProcess) and its own
 /// libclang index (an index is never shared between threads). Results
 /// come back in index order, so the outcome does not depend on scheduling.
-func parallelMap<R: Sendable>(count: Int, workers: Int, stackSize: Int = 1 << 30,
+func parallelMap<R: Sendable>(count: Int, workers: Int, stackSize: Int = 1 << 30, onCallingThread: Bool = false,
                               _ body: @escaping @Sendable (Int, ClangIndex) -> R) -> [R] {
     guard count > 0 else { return [] }
+    if onCallingThread && workers <= 1 {
+        let index = ClangIndex()
+        return (0..<count).map { body($0, index) }
+    }
     let state = WorkState<R>(count: count)
     let threads = max(1, min(workers, count))
     let done = DispatchGroup()

@@ -16,8 +16,22 @@ struct Suppression: Sendable, Hashable {
         d.line >= line && d.line <= endLine + 1 && (ruleIds.contains("*") || ruleIds.contains(d.ruleId))
     }
 
+    /// Whether `gilcheck:` occurs anywhere in `text` (most files have no suppression to scan for).
+    static func mentionsMarker(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
+        let marker = Array("gilcheck:".utf8)
+        guard let base = text.baseAddress, text.count >= marker.count else { return false }
+        var at = 0
+        while at <= text.count - marker.count {
+            guard let hit = memchr(base + at, Int32(marker[0]), text.count - marker.count + 1 - at) else { return false }
+            let i = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+            if memcmp(base + i, marker, marker.count) == 0 { return true }
+            at = i + 1
+        }
+        return false
+    }
+
     /// Every suppression comment of `text` (comments only: never inside a string literal).
-    static func scan(_ text: [UInt8], file: String) -> [Suppression] {
+    static func scan(_ text: UnsafeBufferPointer<UInt8>, file: String) -> [Suppression] {
         var found: [Suppression] = []
         var i = 0, line = 1, lineStart = 0
         let n = text.count
@@ -83,7 +97,12 @@ struct SuppressionFilter {
         var byFile: [String: [Suppression]] = [:]
         for file in files.sorted() {
             guard let data = FileManager.default.contents(atPath: file) else { continue }
-            let list = Suppression.scan(Array(data), file: file)
+            // Read in place (a generated file is 12 MB), and only where the marker occurs at all.
+            let list = data.withUnsafeBytes { raw -> [Suppression] in
+                let bytes = raw.bindMemory(to: UInt8.self)
+                guard Suppression.mentionsMarker(bytes) else { return [] }
+                return Suppression.scan(bytes, file: file)
+            }
             if !list.isEmpty { byFile[file] = list }
         }
         var used = Set<Suppression>()
