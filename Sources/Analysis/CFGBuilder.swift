@@ -159,28 +159,29 @@ final class CFGBuilder {
             for c in chain { resolved[c] = end; onChain[c] = false }
             if resolved[start] < 0 { resolved[start] = end }
         }
-        for b in blocks.indices {
-            switch blocks[b].terminator {
-            case .jump(let t):
-                blocks[b].terminator = .jump(resolved[t])
-            case .branch(let value, let t, let f, let location, let text):
-                blocks[b].terminator = .branch(value, whenTrue: resolved[t], whenFalse: resolved[f], location, text: text)
-            case .switchOn(let value, let cases, let d, let location, let text):
-                let moved = cases.map { SwitchCase(low: $0.low, high: $0.high, target: resolved[$0.target]) }
-                blocks[b].terminator = .switchOn(value, cases: moved, defaultTarget: resolved[d], location, text: text)
-            case .exit, .stop, .raise:
-                break
-            }
+        for b in blocks.indices { Self.retarget(&blocks[b]) { resolved[$0] } }
+    }
+
+    /// Points a block's edges (its terminator's and its calls' unwind edges) at `target(old)`.
+    private static func retarget(_ block: inout BasicBlock, _ target: (Int) -> Int) {
+        switch block.terminator {
+        case .jump(let t):
+            block.terminator = .jump(target(t))
+        case .branch(let value, let t, let f, let location, let text):
+            block.terminator = .branch(value, whenTrue: target(t), whenFalse: target(f), location, text: text)
+        case .switchOn(let value, let cases, let d, let location, let text):
+            let moved = cases.map { SwitchCase(low: $0.low, high: $0.high, target: target($0.target)) }
+            block.terminator = .switchOn(value, cases: moved, defaultTarget: target(d), location, text: text)
+        case .exit, .stop, .raise:
+            break
         }
-        for b in blocks.indices {
-            for (k, e) in blocks[b].elements.enumerated() {
-                if case .call(var site) = e, let u = site.unwind {
-                    site.unwind = resolved[u]
-                    for r in site.unwindRoutes.indices { site.unwindRoutes[r].pad = resolved[site.unwindRoutes[r].pad] }
-                    site.unwindEscape = site.unwindEscape.map { resolved[$0] }
-                    blocks[b].elements[k] = .call(site)
-                }
-            }
+        for (k, e) in block.elements.enumerated() {
+            guard case .call(var site) = e, site.unwind != nil || site.unwindEscape != nil || !site.unwindRoutes.isEmpty
+            else { continue }
+            site.unwind = site.unwind.map(target)
+            for r in site.unwindRoutes.indices { site.unwindRoutes[r].pad = target(site.unwindRoutes[r].pad) }
+            site.unwindEscape = site.unwindEscape.map(target)
+            block.elements[k] = .call(site)
         }
     }
 
@@ -222,25 +223,7 @@ final class CFGBuilder {
         for b in order {
             var block = blocks[b]
             if block.elements.capacity > block.elements.count { block.elements = block.elements.map { $0 } }
-            for (k, e) in block.elements.enumerated() {
-                guard case .call(var site) = e, site.unwind != nil || site.unwindEscape != nil || !site.unwindRoutes.isEmpty
-                else { continue }
-                site.unwind = site.unwind.map { number[$0] }
-                for r in site.unwindRoutes.indices { site.unwindRoutes[r].pad = number[site.unwindRoutes[r].pad] }
-                site.unwindEscape = site.unwindEscape.map { number[$0] }
-                block.elements[k] = .call(site)
-            }
-            switch block.terminator {
-            case .jump(let t):
-                block.terminator = .jump(number[t])
-            case .branch(let value, let t, let f, let location, let text):
-                block.terminator = .branch(value, whenTrue: number[t], whenFalse: number[f], location, text: text)
-            case .switchOn(let value, let cases, let d, let location, let text):
-                let moved = cases.map { SwitchCase(low: $0.low, high: $0.high, target: number[$0.target]) }
-                block.terminator = .switchOn(value, cases: moved, defaultTarget: number[d], location, text: text)
-            case .exit, .stop, .raise:
-                break
-            }
+            Self.retarget(&block) { number[$0] }
             kept.append(block)
         }
         blocks = kept
