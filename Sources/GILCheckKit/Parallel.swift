@@ -5,7 +5,8 @@ import WorkerThreads
 /// Runs `body` for indices 0..<count on `workers` threads, each with a large stack (libclang's parser and the
 /// CFG builder recurse over deep generated ASTs; the parse runs on this thread, see LibClangProcess) and its own
 /// libclang index (an index is never shared between threads). Results
-/// come back in index order, so the outcome does not depend on scheduling.
+/// come back in index order, so the outcome does not depend on scheduling. With `onCallingThread` and one
+/// worker, the calling thread does the work itself (it must have the stack asked for).
 func parallelMap<R: Sendable>(count: Int, workers: Int, stackSize: Int = 1 << 30, onCallingThread: Bool = false,
                               _ body: @escaping @Sendable (Int, ClangIndex) -> R) -> [R] {
     guard count > 0 else { return [] }
