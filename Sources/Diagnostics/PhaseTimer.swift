@@ -38,7 +38,7 @@ public final class PhaseTimer: @unchecked Sendable {
     }
 
     /// VmRSS and VmHWM of this process in MiB (Linux), nil where /proc says nothing.
-    public static func residentMemory() -> (current: Int, peak: Int)? {
+    private static func residentMemory() -> (current: Int, peak: Int)? {
         guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
         func field(_ name: String) -> Int? {
             guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix(name + ":") }) else { return nil }
