@@ -975,8 +975,9 @@ final class CFGBuilder {
                 let field = target.path.last.map { String($0.drop(while: { $0 == "-" || $0 == ">" || $0 == "." })) } ?? ""
                 for f in stored { functionStores.append((target.rootOnly, field, f)) }
             }
-            if !stored.isEmpty, let key = FunctionPointers.key(ofCallee: stripped(kids[0]).referenced) {
-                pointerStores += stored.map { PointerStore(key: key, function: $0) }
+            if !stored.isEmpty, let slot = stripped(kids[0]).referenced {
+                if let key = FunctionPointers.key(ofCallee: slot) { pointerStores += stored.map { PointerStore(key: key, function: $0) } }
+                typeCache.shapes.noteStored(stored, as: slot.type, at: c.location)
             }
             let value = lowerExpression(kids[1])
             emit(.assign(target, value, c.location))

@@ -31,7 +31,9 @@ public final class TranslationUnitAnalyzer {
         -> (cfgs: [FunctionCFG], pythonEntries: [PythonEntryReference], pointerStores: [PointerStore], moduleFindings: [Diagnostic],
             staticObjects: [StaticObject]) {
         let facts = TypeFacts()
-        var topLevel = tu.projectTopLevel()
+        let everything = tu.root.children
+        var topLevel = everything.filter { !$0.isInSystemHeader }
+        facts.shapes.callbackTypes = LibraryCallbackType.declared(everything, model: model)
         let macros = MacroUses(topLevel)
         // The other passes look at declarations only.
         topLevel.removeAll { clang_isPreprocessing($0.kind) != 0 }
@@ -71,9 +73,16 @@ public final class TranslationUnitAnalyzer {
         let unit = tu.root.spelling
         for i in cfgs.indices { cfgs[i].unit = unit }
         staticObjects += StaticObject.fileScope(topLevel, include: include, facts: facts)
-        return (cfgs, pythonEntryReferences(tu, topLevel: topLevel, include: include),
-                FunctionPointers.fileScope(topLevel, include: include, shapes: facts.shapes), ModuleGIL.findings(topLevel, include: include),
-                staticObjects)
+        let stores = FunctionPointers.fileScope(topLevel, include: include, shapes: facts.shapes)
+        // Functions stored as a library's thread callback (`PaStreamCallback *const table[] = {...}`) start
+        // without the GIL, as if handed to its registering call.
+        let typed = facts.shapes.typedCallbacks.filter { include($0.location.file) }.map { t in
+            PythonEntryReference(name: t.function, unit: unit,
+                                 origin: "stored as a \(t.type.name) at \(t.location.place), the type of the callback \(t.type.registrar)() takes, which runs it \(t.type.note)",
+                                 start: t.type.atExit ? .atExit : .withoutGIL)
+        }
+        return (cfgs, pythonEntryReferences(tu, topLevel: topLevel, include: include) + typed,
+                stores, ModuleGIL.findings(topLevel, include: include), staticObjects)
     }
 
     /// Analyzes one translation unit on its own (summaries across its functions only).

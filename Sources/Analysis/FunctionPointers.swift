@@ -1,3 +1,4 @@
+import APIModel
 import CLibClang
 import ClangSupport
 
@@ -65,6 +66,17 @@ enum FunctionPointers {
     final class TypeShapes {
         private var holds: [String: Bool] = [:]
         private var fieldLists: [String: [Cursor]] = [:]
+        /// The unit's library callback types (`LibraryCallbackType.declared`), by type name: set before the walk.
+        var callbackTypes: [String: LibraryCallbackType] = [:]
+        /// What the walks found stored into a slot of one of `callbackTypes` (a table of `PaStreamCallback *`).
+        var typedCallbacks: [TypedCallback] = []
+
+        /// Notes `functions` stored into a slot of `type` when the type is one of the unit's library callback types.
+        func noteStored(_ functions: [String], as type: ClangType, at location: SourceLocation) {
+            guard !callbackTypes.isEmpty, !functions.isEmpty, let name = LibraryCallbackType.name(of: type),
+                  let kind = callbackTypes[name] else { return }
+            typedCallbacks += functions.map { TypedCallback(function: $0, type: kind, location: location) }
+        }
 
         func fields(_ record: ClangType) -> [Cursor] {
             let key = record.spelling
@@ -131,9 +143,14 @@ enum FunctionPointers {
         let canonical = type.canonical
         var out: [PointerStore] = []
         if canonical.kind == CXType_ConstantArray || canonical.kind == CXType_IncompleteArray {
-            let element = canonical.element
+            let element = type.element
             for item in list.children where item.isExpression {
-                out += stores(initializer: item, type: element, shapes: shapes, depth: depth + 1)
+                if element.canonical.kind == CXType_Pointer {
+                    // A table of callbacks (`PaStreamCallback *const table[] = {a, b}`): of a library's type or not.
+                    shapes.noteStored(functions(in: item), as: element, at: item.location)
+                } else {
+                    out += stores(initializer: item, type: element, shapes: shapes, depth: depth + 1)
+                }
             }
             return out
         }
@@ -159,7 +176,9 @@ enum FunctionPointers {
                 out += stores(initializer: value, type: field.type, shapes: shapes, depth: depth + 1)
             } else if fieldType.kind == CXType_Pointer {
                 let usr = field.usr
-                for f in functions(in: value) where !usr.isEmpty { out.append(PointerStore(key: usr, function: f)) }
+                let named = functions(in: value)
+                for f in named where !usr.isEmpty { out.append(PointerStore(key: usr, function: f)) }
+                shapes.noteStored(named, as: field.type, at: value.location)
             }
         }
         return out
@@ -172,7 +191,9 @@ enum FunctionPointers {
         guard shapes.mayHoldFunction(declared), let initializer = decl.children.last(where: \.isExpression) else { return [] }
         if declared.canonical.kind == CXType_Pointer {
             let usr = decl.usr
-            return usr.isEmpty ? [] : functions(in: initializer).map { PointerStore(key: usr, function: $0) }
+            let named = functions(in: initializer)
+            shapes.noteStored(named, as: declared, at: decl.location)
+            return usr.isEmpty ? [] : named.map { PointerStore(key: usr, function: $0) }
         }
         return stores(initializer: initializer, type: declared, shapes: shapes)
     }
@@ -198,4 +219,69 @@ enum FunctionPointers {
             return nil
         }
     }
+}
+
+/// A function-pointer type a library declares for the callback of a call that the rules say runs it on a
+/// thread of the library's own (`callback-thread`): PortAudio's `PaStreamCallback`, JACK's `JackProcessCallback`.
+/// A function stored into a variable, table or field of that type is that library's callback, wherever the
+/// project hands it over (a table of stream callbacks the configuration code picks from).
+public struct LibraryCallbackType: Hashable, Sendable {
+    /// The type's name (`PaStreamCallback`).
+    public var name: String
+    /// The call whose callback parameter has the type (`Pa_OpenStream`).
+    public var registrar: String
+    /// When the library calls it, for messages ("on PortAudio's audio thread").
+    public var note: String
+    /// The callback runs at process exit, after finalization (`callback-at-exit`).
+    public var atExit: Bool
+
+    /// The name a type of a callback slot goes by, through `const` and one level of pointer (`PaStreamCallback
+    /// *const`, `const JackXRunCallback`): nil for a type that is not a single name (`int (*)(void *)`, `struct
+    /// ops *`).
+    public static func name(of type: ClangType) -> String? {
+        let words = type.spelling.split(whereSeparator: { $0 == " " || $0 == "*" })
+            .filter { $0 != "const" && $0 != "volatile" && $0 != "restrict" }
+        guard words.count == 1, let word = words.first, word.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }),
+              word.first.map({ !$0.isNumber }) == true else { return nil }
+        return String(word)
+    }
+
+    /// The callback types of the library calls a unit declares (`root` is every top-level cursor, system headers
+    /// included: that is where a library's header declares them). A type that a call of the rules without a
+    /// callback thread also takes for that argument is left out: its callbacks may run on the caller's thread.
+    public static func declared(_ root: [Cursor], model: APIModel) -> [String: LibraryCallbackType] {
+        var found: [String: LibraryCallbackType] = [:]
+        var sharedWithOthers: Set<String> = []
+        for c in root where c.kind == CXCursor_FunctionDecl {
+            let callee = c.spelling
+            guard let rule = model.function(named: callee) else { continue }
+            let type = c.type
+            guard let slot = rule.callbackThread else {
+                // Modelled calls without a callback thread that take a named callback type (rare: most take none).
+                for i in 0..<max(0, Int(clang_getNumArgTypes(type.raw))) {
+                    if let p = type.parameter(i), p.canonical.isFunctionPointer, let name = name(of: p) { sharedWithOthers.insert(name) }
+                }
+                continue
+            }
+            guard var parameter = type.parameter(slot.argument) else { continue }
+            if let field = slot.field {
+                // `SDL_OpenAudio(&spec, NULL)`: the type of the field the callback is set in.
+                let record = parameter.canonical.kind == CXType_Pointer ? parameter.canonical.pointee.canonical : parameter.canonical
+                guard let f = record.declaration.children.first(where: { $0.kind == CXCursor_FieldDecl && $0.spelling == field }) else { continue }
+                parameter = f.type
+            }
+            guard parameter.canonical.isFunctionPointer, let name = name(of: parameter), found[name] == nil else { continue }
+            found[name] = LibraryCallbackType(name: name, registrar: callee, note: rule.callbackNote ?? "on a thread of its own",
+                                              atExit: rule.callbackAtExit)
+        }
+        for name in sharedWithOthers { found[name] = nil }
+        return found
+    }
+}
+
+/// A function stored into a slot of a library's callback type (`LibraryCallbackType`).
+public struct TypedCallback: Hashable, Sendable {
+    public var function: String
+    public var type: LibraryCallbackType
+    public var location: SourceLocation
 }

@@ -207,6 +207,11 @@ public struct ProjectAnalyzer {
                 }
             }
         }
+        // Functions stored as a library's thread callback type (a table of `PaStreamCallback *`).
+        for reference in pythonEntries where reference.start != .withGIL {
+            guard let t = resolve(reference.name, file: reference.unit, units: [reference.unit]) else { continue }
+            if reference.start == .atExit { atExit[t] = atExit[t] ?? reference.origin } else { entries[t] = entries[t] ?? reference.origin }
+        }
         // Functions handed to code outside the run where the GIL is released: called back without it. Then those
         // registered on a library's handle and run by a call on that kind of handle made with the GIL released,
         // in another function.
@@ -249,7 +254,7 @@ public struct ProjectAnalyzer {
         // that is also a thread entry stays with its thread-entry run alone (which of the two starts it is
         // not known here; staying quiet is the safe side).
         var pythonOrigins: [Int: String] = [:]
-        for reference in pythonEntries {
+        for reference in pythonEntries where reference.start == .withGIL {
             guard let t = resolve(reference.name, file: reference.unit, units: [reference.unit]),
                   entries[t] == nil, pythonOrigins[t] == nil else { continue }
             pythonOrigins[t] = reference.origin

@@ -11,8 +11,13 @@ public struct PythonEntryReference: Hashable, Sendable {
     public var name: String
     /// The translation unit the registration was seen in (a `static` function is that unit's own).
     public var unit: String
-    /// Why the function starts with the GIL: "registered in PyMethodDef 'Worker_methods' at worker.c:23".
+    /// Why the function starts as it does: "registered in PyMethodDef 'Worker_methods' at worker.c:23".
     public var origin: String
+    /// How it starts: Python's entries with the GIL held; a library's thread callbacks known by their type
+    /// (`TypedCallback`) without it, or at process exit.
+    public var start: Start = .withGIL
+
+    public enum Start: Hashable, Sendable { case withGIL, withoutGIL, atExit }
 }
 
 /// The record types whose function pointers CPython calls with the GIL held.
