@@ -86,6 +86,18 @@ public struct LibraryRules: Sendable {
 
 /// Where a registration call takes the function it calls back: an argument (`arg6`), or a field of the struct
 /// an argument points to or is (`arg0->callback`, for `spec.callback = cb; SDL_OpenAudio(&spec, NULL)`).
+/// Where a lock or unlock call finds its mutex: an argument, or the object of a C++ method (`m.lock()`).
+public enum MutexSlot: Hashable, Sendable {
+    case argument(Int)
+    case object
+
+    init?(text: String) {
+        if text == "this" { self = .object; return }
+        guard text.hasPrefix("arg"), let n = Int(text.dropFirst(3)), n >= 0 else { return nil }
+        self = .argument(n)
+    }
+}
+
 public struct CallbackSlot: Hashable, Sendable, CustomStringConvertible {
     public var argument: Int
     public var field: String?
@@ -233,6 +245,15 @@ public struct FunctionRule: Sendable {
     /// Returns a borrowed reference into a container another thread may change on a free-threaded build: what
     /// to use instead (`PyDict_GetItemRef() (3.13)`).
     public var borrowed: String?
+    /// Locks / unlocks a mutex (`pthread_mutex_lock`: `locks: arg0`; `std::mutex::unlock`: `unlocks: this`): the
+    /// lock order between the GIL and the project's mutexes. A C++ lock guard's constructor (`locks: arg0`)
+    /// holds the mutex until the guard's scope ends.
+    public var locks: MutexSlot?
+    public var unlocks: MutexSlot?
+    /// Waits for a thread to end (`pthread_join`), or lets it run on unwaited (`pthread_detach`): a thread
+    /// joined after Py_FinalizeEx(), or detached before it, ran while the interpreter was finalized.
+    public var joins = false
+    public var detaches = false
     public var origin: RuleOrigin
 
     public init(name: String, effect: GILEffect? = nil, state: StateSlot? = nil, gil: GILRequirement? = nil,
@@ -351,6 +372,10 @@ public struct APIModel: Sendable {
                 if rule.runsCallbacks { existing.runsCallbacks = true }
                 if rule.blockCondition != nil { existing.blockCondition = rule.blockCondition }
                 if rule.borrowed != nil { existing.borrowed = rule.borrowed }
+                if rule.locks != nil { existing.locks = rule.locks }
+                if rule.unlocks != nil { existing.unlocks = rule.unlocks }
+                if rule.joins { existing.joins = true }
+                if rule.detaches { existing.detaches = true }
                 existing.origin = rule.origin
                 functions[rule.name] = existing
             } else {

@@ -41,7 +41,7 @@ public struct RulesFile: Sendable {
                           "guards", "resources", "callback-tables"]
     static let functionKeys = ["effect", "state", "gil", "blocks", "deprecated", "thread-entry", "callback-thread",
                                 "callback-note", "forks", "runs-callbacks", "blocks-when", "blocks-unless", "borrowed",
-                                "callback-at-exit", "returns-at-exit"]
+                                "callback-at-exit", "returns-at-exit", "locks", "unlocks", "joins", "detaches"]
     static let deprecationKeys = ["since", "removed", "replacement", "soft"]
 
     public static func parse(path: String) throws -> RulesFile {
@@ -205,6 +205,14 @@ public struct RulesFile: Sendable {
                     throw fail(value, "returns-at-exit of '\(name)' must be the integer it returns at exit, like 0")
                 }
                 rule.returnsAtExit = n
+            case "joins", "detaches":
+                guard let b = value.bool else { throw fail(value, "\(key) of '\(name)' must be true or false") }
+                if key == "joins" { rule.joins = b } else { rule.detaches = b }
+            case "locks", "unlocks":
+                guard let text = value.string, let slot = MutexSlot(text: text) else {
+                    throw fail(value, "\(key) of '\(name)' must be `argN` (the mutex's argument) or `this` (the object a C++ method is called on)")
+                }
+                if key == "locks" { rule.locks = slot } else { rule.unlocks = slot }
             case "callback-note":
                 guard let text = value.string, !text.isEmpty else {
                     throw fail(value, "callback-note of '\(name)' must be a short text saying when the callback runs")

@@ -53,6 +53,9 @@ final class CFGBuilder {
     private var probeResults: [String: [StorageKey: StorageKey]] = [:]
     /// The object the constructor call being lowered builds (`Guard g;`, a member initializer), taken by that call.
     private var constructing: CallArgument?
+    /// The variable the last constructor that locks a mutex (`std::lock_guard lk(m)`) was called on: it holds
+    /// the mutex until its scope ends.
+    private var lockingConstructorOf: StorageKey?
     /// The index variables of the `for` loops around the current point that count up (`i++`, `i += 1`).
     private var countingUp: [StorageKey] = []
     /// Locals that own a project object through a `std::unique_ptr` / `std::optional`: its destructor runs at the
@@ -562,8 +565,13 @@ final class CFGBuilder {
                 // Built in place: the constructor's `this` is the variable, which its value does not overwrite.
                 emit(.declare(key))
                 constructing = objectArgument(addressOf: key)
+                lockingConstructorOf = nil
                 _ = lowerExpression(initializer)
                 constructing = nil
+                if lockingConstructorOf == key, destructor == nil {
+                    // A lock guard of the standard library: it unlocks where its scope ends.
+                    scopes[scopes.count - 1].append((key, nil, decl.location, "~" + decl.type.canonical.declaration.spelling))
+                }
             } else {
                 let value = lowerExpression(initializer)
                 emit(.assign(key, value, decl.location))
@@ -1095,6 +1103,7 @@ final class CFGBuilder {
         var qualifiedCallee = calleeDecl.flatMap(qualifiedName)
         let isConstructor = calleeDecl?.kind == CXCursor_Constructor
         var object: CallArgument?
+        var objectCursor: Cursor?
         if isConstructor {
             argumentCursors = kids
             indirect = false
@@ -1108,6 +1117,7 @@ final class CFGBuilder {
                 indirect = calleeDecl?.kind != CXCursor_CXXMethod
                 if let element = emplacedElement(target) { qualifiedCallee = element }
                 let base = target.children.first(where: \.isExpression)
+                objectCursor = base
                 if calleeDecl?.kind == CXCursor_CXXMethod, !(calleeDecl?.isStaticMethod ?? false) {
                     object = methodObject(base)
                 } else if let base {
@@ -1182,6 +1192,16 @@ final class CFGBuilder {
             }
         }
         site.object = object
+        if let rule = model.rule(for: site), let slot = rule.locks ?? rule.unlocks {
+            let expressions = argumentCursors.filter(\.isExpression)
+            let cursor: Cursor?
+            switch slot {
+            case .argument(let n): cursor = n < expressions.count ? expressions[n] : nil
+            case .object: cursor = objectCursor
+            }
+            if let cursor, let key = lockIdentity(cursor) { site.lock = MutexRef(key: key, text: String(text(of: cursor).drop(while: { $0 == "&" })), locks: rule.locks != nil) }
+            if rule.locks != nil, isConstructor, let o = object?.addressOf { lockingConstructorOf = o }
+        }
         if let o = object?.addressOf, let owns = nullableOwners[o], callee == "reset" || callee == "release",
            // No argument but the default one (at line 0), or nullptr.
            argumentCursors.allSatisfy({ $0.location.line == 0 || stripped($0).kind == CXCursor_CXXNullPtrLiteralExpr || !$0.isExpression }) {
@@ -1218,6 +1238,29 @@ final class CFGBuilder {
         }
         emit(.call(site))
         return result.map(Value.read) ?? .unknown
+    }
+
+    /// Which mutex a lock expression names, the same in every function and file: a field's USR for a mutex in
+    /// a struct (`&q->mu` and `&g_q.mu` are one lock when `q` may point to `g_q`: every object's field of that
+    /// type counts as one lock), a variable's for a global or static. Nil for locals and parameters.
+    private func lockIdentity(_ raw: Cursor) -> String? {
+        var c = stripped(raw)
+        while [CXCursor_UnaryOperator, CXCursor_ParenExpr, CXCursor_UnexposedExpr, CXCursor_CStyleCastExpr].contains(c.kind),
+              let inner = c.children.last(where: \.isExpression) {
+            if c.kind == CXCursor_UnaryOperator, c.unaryOperatorSpelling != "&" { return nil }
+            c = stripped(inner)
+        }
+        guard let decl = c.referenced else { return nil }
+        switch (c.kind, decl.kind) {
+        case (CXCursor_MemberRefExpr, CXCursor_FieldDecl):
+            return decl.usr.isEmpty ? nil : decl.usr
+        case (CXCursor_DeclRefExpr, CXCursor_VarDecl):
+            let global = decl.storageClass == CX_SC_Static || decl.storageClass == CX_SC_Extern
+                || decl.semanticParent.map { [CXCursor_TranslationUnit, CXCursor_Namespace].contains($0.kind) } == true
+            return global && !decl.usr.isEmpty ? decl.usr : nil
+        default:
+            return nil
+        }
     }
 
     /// Constructors that take no lock and start nothing, whatever the rules say about the class's constructor:

@@ -176,6 +176,7 @@ public struct CallSite: Sendable {
         var probeResult: StorageKey?
         var object: CallArgument?
         var releasesCountingUp: String?
+        var lock: MutexRef?
     }
 
     /// Shared between copies of the site until one of them changes a field (copy on write).
@@ -235,6 +236,12 @@ public struct CallSite: Sendable {
     public var throughPointer: String? {
         get { read(\.throughPointer, or: nil) }
         set { write(\.throughPointer, newValue, absent: newValue == nil) }
+    }
+    /// For a call that locks or unlocks a mutex (rules: `locks:` / `unlocks:`): which one, when it is a global
+    /// or a struct's field (`MutexRef`).
+    public var lock: MutexRef? {
+        get { read(\.lock, or: nil) }
+        set { write(\.lock, newValue, absent: newValue == nil) }
     }
     /// The declared type of the callee's first parameter when it is a pointer to a library's own type
     /// (`CURLM *`, `XML_Parser`), as spelled in its declaration: calls given the same kind of handle in different
@@ -353,4 +360,13 @@ extension APIModel {
         if let q = site.qualifiedCallee, let rule = function(named: q) { return rule }
         return site.isScoped ? nil : function(named: site.callee)
     }
+}
+
+/// A mutex as the lock-order check names it: `key` is the same for every place that names the lock (a field's
+/// or a global's USR), `text` how this place spells it (`&q->mu`).
+public struct MutexRef: Hashable, Sendable {
+    public var key: String
+    public var text: String
+    /// A lock (else an unlock).
+    public var locks: Bool
 }

@@ -104,8 +104,16 @@ struct PathState: Hashable {
     var callerStateSlot: StateSlot?
     /// The caller's GIL state this path released and re-acquired in place (for the summary).
     var yieldedSlot: StateSlot?
-    /// Py_Finalize ran on this path (for the summary).
+    /// Py_Finalize ran on this path (for the summary), and where.
     var finalized = false
+    var finalizedAt: SourceLocation?
+    /// A thread was detached on this path before any finalization (`pthread_detach()`), and how it was shown.
+    var detached: (site: SourceLocation, shown: String)? {
+        get { detachedAt.map { ($0, detachedShown ?? "") } }
+        set { detachedAt = newValue?.site; detachedShown = newValue?.shown }
+    }
+    var detachedAt: SourceLocation?
+    var detachedShown: String?
     /// C++: the types of the exception being unwound out of the function, when known (between a call that
     /// throws and the `raise` that ends its unwinding).
     var inFlight: InFlight? = nil
@@ -125,6 +133,9 @@ struct PathState: Hashable {
     /// guards: `resources:` in the rules), innermost last, and the handles this path has released.
     var resources: [HeldResource] = []
     var resourcesReleased: Set<StorageKey> = []
+    /// Mutexes of the project (globals, struct fields) this path has locked and not unlocked, innermost last:
+    /// for the lock order between them and the GIL.
+    var mutexes: [HeldMutex] = []
     /// Families with a mismatch reported on this path: what follows from it (an END left over, a section left
     /// open) is the same fault.
     var resourceFaulted: Set<String> = []
@@ -209,6 +220,15 @@ struct Walker {
     var depth: Int { path?.depth ?? 0 }
 }
 
+/// A thread a path shows running while the interpreter is finalized: joined after Py_FinalizeEx(), or detached
+/// before it. A finalize-without-gil finding once the run is known to use Python from its own threads.
+struct ThreadAtFinalize {
+    var location: SourceLocation
+    var function: String
+    var path: [PathNote]
+    var message: String
+}
+
 /// A function handed to a call outside the run, and where.
 public struct CallbackRegistration: Sendable, Equatable {
     public var function: String
@@ -276,11 +296,18 @@ public struct PathExplorer {
     /// Outside functions (no rule, no summary) this function calls on a path where the GIL is released, and
     /// where: the evidence `inferBlocking` weighs.
     private(set) var releasedOutsideCalls: [String: Set<SourceLocation>] = [:]
+    /// The mutex locks this run met, with the GIL as each path had it there, and the waits for the GIL made
+    /// while holding one (`LockOrder`).
+    private(set) var lockOrder = LockOrder()
     private(set) var findings: [String: Diagnostic] = [:]
     private var order: [String] = []
     private(set) var exits: [ExitRecord] = []
     private var needsGILWitness: String?
     private var blocksWitness: String?
+    private var joinsWitness: String?
+    /// Threads that the paths show running while the interpreter is finalized (joined after Py_FinalizeEx(),
+    /// detached before it): reported when the run's threads use Python (`ProjectAnalyzer`).
+    private(set) var threadsAtFinalize: [ThreadAtFinalize] = []
     private var witnessReleases = false
     /// A parameter this function starts as a thread, and the functions it starts as threads (for the summary).
     private var threadEntryParameter: Int?
@@ -353,8 +380,10 @@ public struct PathExplorer {
 
     /// The summary of the function, valid after `run()`.
     public var summary: FunctionSummary {
-        summarize(exits: exits, needsGIL: needsGILWitness, blocks: blocksWitness, releasesCallersGIL: witnessReleases,
-                  threadEntry: threadEntryParameter, startsThreads: startedThreads)
+        var s = summarize(exits: exits, needsGIL: needsGILWitness, blocks: blocksWitness, releasesCallersGIL: witnessReleases,
+                          threadEntry: threadEntryParameter, startsThreads: startedThreads)
+        s.joins = joinsWitness
+        return s
     }
 
     /// True when no path of the function can report anything or give it a summary: no call has a GIL effect,
@@ -933,6 +962,8 @@ public struct PathExplorer {
             handResourcesToThread(site, &w.state)
         }
         if rule.blocks { blocking(site, rule, &w) }
+        trackMutex(site, &w)
+        trackThreadLifetime(site, rule, &w)
         if rule.effect == nil, rule.summary == nil, !rule.requiresGIL, rule.threadEntry == nil, !site.isIndirect,
            summaries(site.callee) == nil, model.rule(for: site)?.callbackThread == nil {
             if w.state.gil == .released {
@@ -1099,6 +1130,7 @@ public struct PathExplorer {
             } else if w.state.gil != .held {
                 w.state.statelessAcquired = min(w.state.statelessAcquired + 1, 4)
             }
+            waitForGIL(site, w)
             gilAcquired(site, &w)
         case .releaseGIL?:
             if w.state.statelessAcquired > 0 {
@@ -1124,7 +1156,12 @@ public struct PathExplorer {
             w.state.gil = .unknown
             w.state.heldSinceInitialize = false
             w.state.threadStartedWhileHeld = nil
+            if let d = w.state.detached, !w.state.finalized {
+                threadsAtFinalize.append(ThreadAtFinalize(location: site.location, function: cfg.name, path: w.path?.notes(since: 1) ?? [],
+                    message: "\(site.shown) runs while threads detached by \(d.shown) at line \(d.site.line) may still be running; one that takes the GIL during or after finalization hangs or crashes the process: join them first"))
+            }
             w.state.finalized = true
+            w.state.finalizedAt = w.state.finalizedAt ?? site.location
             w.note(site.location, "interpreter finalized here")
         case .noreturn?:
             w.dead = true
@@ -1153,6 +1190,52 @@ public struct PathExplorer {
                 w.note(site.location, "\(site.shown) releases GIL state '\(kept.text)' and re-acquires it in place (summary)")
             }
         }
+    }
+
+    /// Joins and detaches around Py_FinalizeEx(): a thread joined after it, or detached before it, was running
+    /// while the interpreter was finalized.
+    private mutating func trackThreadLifetime(_ site: CallSite, _ rule: CallRule, _ w: inout Walker) {
+        let named = site.isIndirect ? nil : model.rule(for: site)
+        let joins = named?.joins == true ? site.shown : rule.summary?.joins.map { "\(site.shown) (summary: it calls \($0))" }
+        if let joins {
+            if joinsWitness == nil { joinsWitness = rule.summary?.joins ?? site.shown }
+            if let at = w.state.finalizedAt {
+                threadsAtFinalize.append(ThreadAtFinalize(location: site.location, function: cfg.name, path: w.path?.notes(since: 1) ?? [],
+                    message: "\(joins) waits for threads after the interpreter was finalized at line \(at.line): they were still running during finalization, and one that takes the GIL then hangs or crashes the process; join them before Py_FinalizeEx()"))
+            }
+        }
+        if named?.detaches == true, !w.state.finalized, w.state.detachedAt == nil {
+            w.state.detached = (site.location, site.shown)
+        }
+    }
+
+    /// Locks and unlocks of the project's mutexes: which are held along the path, and the GIL at each lock.
+    private mutating func trackMutex(_ site: CallSite, _ w: inout Walker) {
+        if let m = site.lock, m.locks {
+            lockOrder.locks.insert(LockOrder.Lock(mutex: m.key, text: m.text, location: site.location, gil: w.state.gil))
+            if w.state.mutexes.count < 4 {
+                w.state.mutexes.append(HeldMutex(key: m.key, text: m.text, site: site.location, holder: site.object?.addressOf))
+            }
+            return
+        }
+        guard !w.state.mutexes.isEmpty else { return }
+        if let m = site.lock {
+            if let i = w.state.mutexes.lastIndex(where: { $0.key == m.key }) { w.state.mutexes.remove(at: i) }
+        } else if let holder = site.object?.addressOf,
+                  site.callee.hasPrefix("~") || model.rule(for: site)?.unlocks != nil {
+            // A lock guard's end of scope, or `lk.unlock()`.
+            w.state.mutexes.removeAll { $0.holder == holder }
+        }
+    }
+
+    /// A wait for the GIL while this path holds a mutex of the project: one half of a lock-order inversion,
+    /// reported when another place locks that mutex with the GIL held (`LockOrder.findings`).
+    private mutating func waitForGIL(_ site: CallSite, _ w: Walker) {
+        guard w.state.gil != .held, let m = w.state.mutexes.last else { return }
+        var notes = w.path?.notes(since: 1) ?? []
+        notes.insert(PathNote(file: m.site.file, line: m.site.line, column: m.site.column, message: "'\(m.text)' locked here"), at: 0)
+        lockOrder.waits.append(LockOrder.Wait(mutex: m.key, text: m.text, lockedAt: m.site, location: site.location,
+                                              shown: site.shown, function: cfg.name, notes: notes))
     }
 
     private func gilAcquired(_ site: CallSite, _ w: inout Walker) {
@@ -1330,6 +1413,7 @@ public struct PathExplorer {
     }
 
     private mutating func ensure(_ site: CallSite, slot: StateSlot, _ w: inout Walker) {
+        waitForGIL(site, w)
         let key = stateKey(site, slot)
         if let key, slot != .result {
             overwrite(key, at: site.location, &w, keepingIfCarried: [])
@@ -1474,6 +1558,7 @@ public struct PathExplorer {
     }
 
     private mutating func restore(_ site: CallSite, slot: StateSlot, fromSummary: Bool = false, _ w: inout Walker) {
+        waitForGIL(site, w)
         let key = stateKey(site, slot)
         let live = w.state.saves
         // A helper of the run that restores "through" the address of a local this function never saved into

@@ -98,10 +98,10 @@ public struct ProjectAnalyzer {
             finishedCount += 1
             findingsSoFar += r.0.count
             progress?(finishedCount, cfgs.count, findingsSoFar)
-        }) { [model, limits] k -> ([Diagnostic], FunctionSummary, [CallbackRegistration], [String: Set<SourceLocation>], Set<ReleasedLibraryCall>) in
+        }) { [model, limits] k -> ([Diagnostic], FunctionSummary, [CallbackRegistration], [String: Set<SourceLocation>], Set<ReleasedLibraryCall>, LockOrder, [ThreadAtFinalize]) in
             let i = order[k]
             // A crash from here on names the function's file (see CrashHandler in the CLI).
-            return CrashAttribution.working(on: cfgs[i].location.file) { () -> ([Diagnostic], FunctionSummary, [CallbackRegistration], [String: Set<SourceLocation>], Set<ReleasedLibraryCall>) in
+            return CrashAttribution.working(on: cfgs[i].location.file) { () -> ([Diagnostic], FunctionSummary, [CallbackRegistration], [String: Set<SourceLocation>], Set<ReleasedLibraryCall>, LockOrder, [ThreadAtFinalize]) in
                 var known: [String: FunctionSummary] = [:]
                 for site in cfgs[i].callSites where !site.isIndirect && known[site.callee] == nil {
                     if let j = target(site.callee, from: i), position[j] < k, let s = shared[j] { known[site.callee] = s }
@@ -126,7 +126,8 @@ public struct ProjectAnalyzer {
                     }
                 }
                 shared[i] = summary
-                return (found, summary, explorer.releasedRegistrations, explorer.releasedOutsideCalls, explorer.releasedLibraryCalls)
+                return (found, summary, explorer.releasedRegistrations, explorer.releasedOutsideCalls, explorer.releasedLibraryCalls,
+                        explorer.lockOrder, explorer.threadsAtFinalize)
             }
         }
         var summaries: [Int: FunctionSummary] = [:]
@@ -134,7 +135,16 @@ public struct ProjectAnalyzer {
         var releasedRegistrations: [(Int, CallbackRegistration)] = []
         var releasedOutside: [String: Set<SourceLocation>] = [:]
         var releasedLibraryCalls: [ReleasedLibraryCall] = []
+        // The project's mutexes as every run below sees them (LockOrder.swift).
+        var lockOrder = LockOrder()
+        var threadsAtFinalize: [ThreadAtFinalize] = []
+        func harvest(_ explorer: PathExplorer, _ function: Int) {
+            lockOrder.merge(explorer.lockOrder, function: cfgs[function].name)
+            threadsAtFinalize += explorer.threadsAtFinalize
+        }
         for (k, i) in order.enumerated() {
+            lockOrder.merge(results[k].5, function: cfgs[i].name)
+            threadsAtFinalize += results[k].6
             releasedLibraryCalls += results[k].4.map { var c = $0; c.inFunction = i; return c }
             diagnostics += results[k].0
             summaries[i] = results[k].1
@@ -246,6 +256,7 @@ public struct ProjectAnalyzer {
                                         entry: EntryContext(gil: .released, threadOrigin: origin, atExit: exiting), summaries: lookup,
                                         inferredBlocking: inferred, callbackHazards: hazards)
             let found = CrashAttribution.working(on: cfgs[t].location.file) { explorer.run() }
+            harvest(explorer, t)
             if exiting { exitFindings[t] = found } else { diagnostics += found }
         }
         diagnostics += placeStaticDestructorFindings(exitFindings, staticObjects: staticObjects, byName: byName)
@@ -266,6 +277,7 @@ public struct ProjectAnalyzer {
                                         inferredBlocking: inferred, callbackHazards: hazards)
             guard explorer.hasBlockingCall else { continue }
             diagnostics += CrashAttribution.working(on: cfgs[t].location.file) { explorer.run() }
+            harvest(explorer, t)
         }
         // A function no table names that calls the Python API on every path and takes or drops nothing (a method
         // registered elsewhere, a helper of Python code): its callers hold the GIL, so it is run held too, for
@@ -281,6 +293,7 @@ public struct ProjectAnalyzer {
                                         entry: EntryContext(gil: .held, pythonOnEveryPath: python),
                                         summaries: lookup, inferredBlocking: inferred, callbackHazards: hazards)
             diagnostics += CrashAttribution.working(on: cfgs[t].location.file) { explorer.run() }
+            harvest(explorer, t)
         }
         // init-holds-gil needs to know which thread entries take the GIL.
         let takesGIL: (Int) -> Bool = { t in
@@ -304,6 +317,22 @@ public struct ProjectAnalyzer {
             var explorer = PathExplorer(cfg: cfgs[i], model: model, limits: limits, summaries: lookup,
                                         entryTakesGIL: entryTakes, inferredBlocking: inferred, callbackHazards: hazards)
             diagnostics += CrashAttribution.working(on: cfgs[i].location.file) { explorer.run() }
+        }
+        diagnostics = lockOrder.apply(to: diagnostics)
+        // Threads running at finalization matter when the run's own threads use Python: some function takes the
+        // GIL the way a thread of its own does (PyGILState_Ensure, PyEval_AcquireThread, a GIL guard).
+        let threadsUsePython = cfgs.contains { c in
+            c.callSites.contains { s in
+                s.guardEffect == .ensure || model.rule(for: s).map { $0.effect == .ensure || $0.effect == .acquire
+                    || $0.name == "PyEval_AcquireThread" } == true
+            }
+        }
+        if threadsUsePython {
+            for t in threadsAtFinalize {
+                diagnostics.append(Diagnostic(ruleId: RuleID.finalizeWithoutGIL.rawValue, severity: RuleID.finalizeWithoutGIL.info.severity,
+                                              file: t.location.file, line: t.location.line, column: t.location.column,
+                                              function: t.function, message: t.message, path: t.path))
+            }
         }
         // The runs above can see one fault along different paths, and word it differently (a helper's summary
         // named or not): keep the first report of each rule at each place.

@@ -241,7 +241,11 @@ public enum RuleCatalog {
                     waits for (the lock holder, the thread being joined) needs the GIL to make progress, both \
                     wait forever: a deadlock that shows up only under load. Release the GIL around the wait \
                     (Py_BEGIN_ALLOW_THREADS), or list a lock that only non-Python threads take under \
-                    `safe-locks:` in a rules file. The blocking calls are those with `blocks: true` in rules/.
+                    `safe-locks:` in a rules file. The blocking calls are those with `blocks: true` in rules/. \
+                    The lock order between the GIL and the project's mutexes (globals and struct fields) is \
+                    checked across the run: taking the GIL while holding a mutex that another place locks with \
+                    the GIL held is reported at the wait, and a mutex that every place locks with the GIL held \
+                    is never contended, so its locks are not reported.
                     """,
                 wrong: """
                     PyGILState_STATE st = PyGILState_Ensure();

@@ -36,6 +36,8 @@ public struct FunctionSummary: Sendable, Equatable {
     /// The blocking call happens only when the argument at this index is non-zero (`POOL_free(NULL)` returns at
     /// once): a call with that argument known to be 0 does not block.
     var blocksArgument: Int?
+    /// The first call that waits for a thread to end (`std::thread::join()`), on some path, whatever the GIL.
+    var joins: String?
 
     var isEmpty: Bool {
         effect == nil && needsGIL == nil && blocks == nil && yields == nil && threadEntry == nil && startsThreads.isEmpty
