@@ -63,6 +63,8 @@ final class CFGBuilder {
     /// Each with a variable of its own that tells whether it still owns it (the owner's own facts do not survive
     /// the calls that take its address).
     private var nullableOwners: [StorageKey: StorageKey] = [:]
+    /// For the `std::optional` ones: the class of the object they hold, whose constructor `emplace()` runs.
+    private var emplacedClass: [StorageKey: String] = [:]
     /// For each of those loops, the arrays its body fills with GIL states at that index (`st[i] = Ensure()`):
     /// released in the same iteration, they pair up one by one.
     private var filledInLoop: [Set<String>] = []
@@ -589,6 +591,14 @@ final class CFGBuilder {
                 nextVariable += 1
                 nullableOwners[key] = owns
                 emit(.declare(owns))
+                // `std::optional<T> x;` and `std::unique_ptr<T> p;` start empty.
+                if initializer == nil || stripped(initializer!).kind == CXCursor_CallExpr && stripped(initializer!).children.filter(\.isExpression).isEmpty {
+                    emit(.assign(owns, .constant(0), decl.location))
+                }
+                let owner = decl.type.canonical.declaration
+                if owner.spelling == "optional", let element = decl.type.canonical.firstTemplateArgument?.canonical.declaration {
+                    emplacedClass[key] = element.spelling
+                }
             }
         }
     }
@@ -1137,6 +1147,11 @@ final class CFGBuilder {
                 }
             }
         }
+        if let decl = calleeDecl, decl.kind == CXCursor_CXXMethod, callee.hasPrefix("operator"), decl.isInSystemHeader,
+           let q = qualifiedCallee {
+            // A library class's operator (`std::function::operator()`): not the project's functor of that name.
+            callee = q
+        }
         if kids.isEmpty { argumentCursors = [] }
         var arguments: [CallArgument] = []
         let known = model.function(named: callee)
@@ -1211,6 +1226,17 @@ final class CFGBuilder {
                 emitDestructorCall(d, of: o, shown: "\(d)() (by '\(o.text).reset()')", at: c.location)
             }
             emit(.assign(owns, .constant(0), c.location))
+        }
+        if callee == "emplace", let o = object?.addressOf, let owns = nullableOwners[o], let element = emplacedClass[o] {
+            // `gil.emplace()` on a `std::optional<GilGuard>`: the guard's constructor runs on the optional's object,
+            // which the optional owns from here on.
+            let ctor = CallSite(callee: element, qualifiedCallee: nil, guardEffect: nil, shown: "\(element)() (by '\(o.text).emplace()')",
+                                location: c.location, arguments: [], result: nil, declaredNoReturn: false, isIndirect: false)
+            var constructed = ctor
+            constructed.object = objectArgument(addressOf: o)
+            emit(.call(constructed))
+            emit(.assign(owns, .constant(1), c.location))
+            return .unknown
         }
         if !countingUp.isEmpty, known?.effect == .release, let first = argumentCursors.first(where: \.isExpression) {
             // `PyGILState_Release(held[i])` in a loop where `i` counts up: the states go first-in, first-out.
