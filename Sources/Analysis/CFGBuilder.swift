@@ -592,9 +592,10 @@ final class CFGBuilder {
                 nullableOwners[key] = owns
                 emit(.declare(owns))
                 // `std::optional<T> x;` and `std::unique_ptr<T> p;` start empty.
-                if initializer == nil || stripped(initializer!).kind == CXCursor_CallExpr && stripped(initializer!).children.filter(\.isExpression).isEmpty {
-                    emit(.assign(owns, .constant(0), decl.location))
-                }
+                let defaulted = initializer.map { i in
+                    stripped(i).kind == CXCursor_CallExpr && !stripped(i).children.contains(where: \.isExpression)
+                } ?? true
+                if defaulted { emit(.assign(owns, .constant(0), decl.location)) }
                 let owner = decl.type.canonical.declaration
                 if owner.spelling == "optional", let element = decl.type.canonical.firstTemplateArgument?.canonical.declaration {
                     emplacedClass[key] = element.spelling
@@ -1230,11 +1231,10 @@ final class CFGBuilder {
         if callee == "emplace", let o = object?.addressOf, let owns = nullableOwners[o], let element = emplacedClass[o] {
             // `gil.emplace()` on a `std::optional<GilGuard>`: the guard's constructor runs on the optional's object,
             // which the optional owns from here on.
-            let ctor = CallSite(callee: element, qualifiedCallee: nil, guardEffect: nil, shown: "\(element)() (by '\(o.text).emplace()')",
+            var ctor = CallSite(callee: element, qualifiedCallee: nil, guardEffect: nil, shown: "\(element)() (by '\(o.text).emplace()')",
                                 location: c.location, arguments: [], result: nil, declaredNoReturn: false, isIndirect: false)
-            var constructed = ctor
-            constructed.object = objectArgument(addressOf: o)
-            emit(.call(constructed))
+            ctor.object = objectArgument(addressOf: o)
+            emit(.call(ctor))
             emit(.assign(owns, .constant(1), c.location))
             return .unknown
         }

@@ -107,11 +107,8 @@ struct PathState: Hashable {
     /// Py_Finalize ran on this path (for the summary), and where.
     var finalized = false
     var finalizedAt: SourceLocation?
-    /// A thread was detached on this path before any finalization (`pthread_detach()`), and how it was shown.
-    var detached: (site: SourceLocation, shown: String)? {
-        get { detachedAt.map { ($0, detachedShown ?? "") } }
-        set { detachedAt = newValue?.site; detachedShown = newValue?.shown }
-    }
+    /// A thread was detached on this path before any finalization (`pthread_detach()`): where, and the call
+    /// as shown.
     var detachedAt: SourceLocation?
     var detachedShown: String?
     /// C++: the types of the exception being unwound out of the function, when known (between a call that
@@ -1156,9 +1153,9 @@ public struct PathExplorer {
             w.state.gil = .unknown
             w.state.heldSinceInitialize = false
             w.state.threadStartedWhileHeld = nil
-            if let d = w.state.detached, !w.state.finalized {
+            if let at = w.state.detachedAt, let by = w.state.detachedShown, !w.state.finalized {
                 threadsAtFinalize.append(ThreadAtFinalize(location: site.location, function: cfg.name, path: w.path?.notes(since: 1) ?? [],
-                    message: "\(site.shown) runs while threads detached by \(d.shown) at line \(d.site.line) may still be running; one that takes the GIL during or after finalization hangs or crashes the process: join them first"))
+                    message: "\(site.shown) runs while threads detached by \(by) at line \(at.line) may still be running; one that takes the GIL during or after finalization hangs or crashes the process: join them first"))
             }
             w.state.finalized = true
             w.state.finalizedAt = w.state.finalizedAt ?? site.location
@@ -1205,7 +1202,8 @@ public struct PathExplorer {
             }
         }
         if named?.detaches == true, !w.state.finalized, w.state.detachedAt == nil {
-            w.state.detached = (site.location, site.shown)
+            w.state.detachedAt = site.location
+            w.state.detachedShown = site.shown
         }
     }
 
