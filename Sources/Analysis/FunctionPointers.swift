@@ -251,16 +251,15 @@ public struct LibraryCallbackType: Hashable, Sendable {
     /// callback thread also takes for that argument is left out: its callbacks may run on the caller's thread.
     public static func declared(_ root: [Cursor], model: APIModel) -> [String: LibraryCallbackType] {
         var found: [String: LibraryCallbackType] = [:]
-        var sharedWithOthers: Set<String> = []
+        // Modelled calls without a callback thread: looked at only once a unit declares a registrar (most units
+        // include Python.h alone, whose hundreds of modelled calls would otherwise each have their parameters read).
+        var others: [ClangType] = []
         for c in root where c.kind == CXCursor_FunctionDecl {
             let callee = c.spelling
             guard let rule = model.function(named: callee) else { continue }
             let type = c.type
             guard let slot = rule.callbackThread else {
-                // Modelled calls without a callback thread that take a named callback type (rare: most take none).
-                for i in 0..<max(0, Int(clang_getNumArgTypes(type.raw))) {
-                    if let p = type.parameter(i), p.canonical.isFunctionPointer, let name = name(of: p) { sharedWithOthers.insert(name) }
-                }
+                others.append(type)
                 continue
             }
             guard var parameter = type.parameter(slot.argument) else { continue }
@@ -274,7 +273,12 @@ public struct LibraryCallbackType: Hashable, Sendable {
             found[name] = LibraryCallbackType(name: name, registrar: callee, note: rule.callbackNote ?? "on a thread of its own",
                                               atExit: rule.callbackAtExit)
         }
-        for name in sharedWithOthers { found[name] = nil }
+        guard !found.isEmpty else { return found }
+        for type in others {
+            for i in 0..<max(0, Int(clang_getNumArgTypes(type.raw))) {
+                if let p = type.parameter(i), p.canonical.isFunctionPointer, let name = name(of: p) { found[name] = nil }
+            }
+        }
         return found
     }
 }

@@ -70,14 +70,14 @@ struct LockOrder {
             }
         }
         let waitedUnder = Set(waits.map(\.mutex))
-        var uncontended: Set<SourceLocation> = []
+        // By file, line and column: what a diagnostic says of its place.
+        var uncontended: Set<String> = []
         for (mutex, places) in byMutex where places.count >= 2 && !waitedUnder.contains(mutex)
             && places.allSatisfy({ gilAt[$0.location] == .held }) {
-            uncontended.formUnion(places.map(\.location))
+            for p in places { uncontended.insert("\(p.location.file):\(p.location.line):\(p.location.column)") }
         }
         var out = diagnostics.filter { d in
-            !(d.ruleId == RuleID.blockingWithGIL.rawValue
-              && uncontended.contains(where: { $0.file == d.file && $0.line == d.line && $0.column == d.column }))
+            !(d.ruleId == RuleID.blockingWithGIL.rawValue && uncontended.contains("\(d.file):\(d.line):\(d.column)"))
         }
         for wait in waits {
             guard let other = byMutex[wait.mutex]?.first(where: { gilAt[$0.location] == .held }) else { continue }

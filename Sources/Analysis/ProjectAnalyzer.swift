@@ -321,7 +321,7 @@ public struct ProjectAnalyzer {
         diagnostics = lockOrder.apply(to: diagnostics)
         // Threads running at finalization matter when the run's own threads use Python: some function takes the
         // GIL the way a thread of its own does (PyGILState_Ensure, PyEval_AcquireThread, a GIL guard).
-        let threadsUsePython = cfgs.contains { c in
+        let threadsUsePython = !threadsAtFinalize.isEmpty && cfgs.contains { c in
             c.callSites.contains { s in
                 s.guardEffect == .ensure || model.rule(for: s).map { $0.effect == .ensure || $0.effect == .acquire
                     || $0.name == "PyEval_AcquireThread" } == true
